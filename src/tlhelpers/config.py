@@ -1,0 +1,221 @@
+"""Run mode, per-lesson settings and where files live.
+
+This module is the one place that knows whether the course runs in **smoke
+mode** (tiny offline data, seconds on a laptop CPU, used by CI) or **full
+mode** (real data and weights, what you run on a Colab or Kaggle GPU). Every
+lesson reads its sizes from :func:`settings`; the cells themselves are the same
+in both modes.
+
+Switch smoke mode on with the environment variable ``TLH_SMOKE=1`` (``tlh run
+--smoke`` and the test suite set it for you).
+
+Paths:
+
+* ``TLH_CACHE_DIR``: the cache root for datasets, weights and TF-Hub modules
+  (default ``<repo>/data/cache`` for a source checkout, else
+  ``~/.cache/tlhelpers``).
+* ``TLH_ASSETS_DIR``: the offline assets folder (default: the first
+  ``shared/assets`` found beside the repository or the working directory).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+__all__ = [
+    "SMOKE_ENV",
+    "LessonSettings",
+    "smoke_mode",
+    "settings",
+    "describe_mode",
+    "cache_root",
+    "assets_dir",
+    "require_asset",
+    "repo_root",
+]
+
+SMOKE_ENV = "TLH_SMOKE"
+_TRUE = {"1", "true", "yes", "on"}
+
+
+def smoke_mode() -> bool:
+    """Tell whether smoke mode is on.
+
+    Returns:
+        True when the environment variable ``TLH_SMOKE`` is ``1``, ``true``,
+        ``yes`` or ``on`` (any case).
+    """
+    return os.environ.get(SMOKE_ENV, "").strip().lower() in _TRUE
+
+
+@dataclasses.dataclass(frozen=True)
+class LessonSettings:
+    """The numbers a lesson needs, for one mode.
+
+    Attributes:
+        mode: ``"smoke"`` or ``"full"``.
+        image_size: Side length in pixels the images are resized to.
+        batch_size: Global batch size.
+        epochs: Epochs of the first (or only) training phase.
+        fine_tune_epochs: Epochs of the fine-tuning phase (0 if none).
+        train_examples: How many training examples to use (None: all).
+        val_examples: How many validation examples to use (None: all).
+        test_examples: How many test examples to use (None: all).
+        source: Where the data comes from in this mode, in words.
+        extra: Lesson-specific values (a read-only mapping).
+    """
+
+    mode: str
+    image_size: int
+    batch_size: int
+    epochs: int
+    fine_tune_epochs: int = 0
+    train_examples: int | None = None
+    val_examples: int | None = None
+    test_examples: int | None = None
+    source: str = ""
+    extra: tuple[tuple[str, object], ...] = ()
+
+    def get(self, key: str, default: object = None) -> object:
+        """Return a lesson-specific value from ``extra``.
+
+        Args:
+            key: Name of the value.
+            default: Returned when the key is absent. Defaults to None.
+
+        Returns:
+            The value, or ``default``.
+        """
+        return dict(self.extra).get(key, default)
+
+
+_LESSONS: dict[str, dict[str, LessonSettings]] = {
+    "01": {
+        "full": LessonSettings(
+            mode="full", image_size=96, batch_size=64, epochs=10,
+            source="CIFAR-10 from TensorFlow Datasets (50,000 train / 10,000 test, 32x32 RGB)",
+        ),
+        "smoke": LessonSettings(
+            mode="smoke", image_size=32, batch_size=32, epochs=2,
+            train_examples=320, val_examples=64, test_examples=128,
+            source="tfds.testing.mock_data: random CIFAR-10-shaped images, offline",
+        ),
+    },
+}
+
+
+def settings(lesson: str | int) -> LessonSettings:
+    """Return the settings of a lesson for the active mode.
+
+    Args:
+        lesson: Lesson number, e.g. ``1`` or ``"01"``.
+
+    Returns:
+        The lesson's :class:`LessonSettings` for smoke or full mode.
+
+    Raises:
+        KeyError: The lesson has no settings; the message lists the known ones.
+    """
+    key = f"{int(lesson):02d}" if str(lesson).isdigit() else str(lesson)
+    if key not in _LESSONS:
+        raise KeyError(f"No settings for lesson {lesson!r}. Known lessons: {', '.join(sorted(_LESSONS))}.")
+    return _LESSONS[key]["smoke" if smoke_mode() else "full"]
+
+
+def describe_mode(lesson: str | int | None = None) -> str:
+    """Describe the active mode in one or two lines, for the top of a lesson.
+
+    Args:
+        lesson: If given, also summarise that lesson's settings.
+
+    Returns:
+        A human-readable string.
+    """
+    if smoke_mode():
+        text = (f"SMOKE mode ({SMOKE_ENV}=1): tiny offline data, few steps. "
+                "Numbers below only prove the code runs; unset the variable for real results.")
+    else:
+        text = f"FULL mode: real data and weights (set {SMOKE_ENV}=1 for a quick offline run)."
+    if lesson is not None:
+        s = settings(lesson)
+        text += (f"\nLesson {int(lesson):02d}: image {s.image_size}px, batch {s.batch_size}, "
+                 f"epochs {s.epochs}+{s.fine_tune_epochs}, data: {s.source}")
+    return text
+
+
+def repo_root() -> Path | None:
+    """Return the source checkout this package runs from, if any.
+
+    Returns:
+        The repository root (the folder holding ``pyproject.toml`` two levels
+        above the package), or None for an installed wheel.
+    """
+    root = Path(__file__).resolve().parents[2]
+    return root if (root / "pyproject.toml").is_file() else None
+
+
+def cache_root() -> Path:
+    """Return (and create) the cache root for data, weights and modules.
+
+    Returns:
+        ``$TLH_CACHE_DIR``, else ``<repo>/data/cache`` in a source checkout,
+        else ``~/.cache/tlhelpers``.
+    """
+    env = os.environ.get("TLH_CACHE_DIR")
+    if env:
+        root = Path(env).expanduser()
+    elif repo_root() is not None:
+        root = repo_root() / "data" / "cache"
+    else:
+        root = Path.home() / ".cache" / "tlhelpers"
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def assets_dir() -> Path | None:
+    """Find the offline assets folder (real images and weights).
+
+    Looks at ``$TLH_ASSETS_DIR``, then ``shared/assets`` beside the repository,
+    then beside the working directory and its parents.
+
+    Returns:
+        The folder, or None when no assets are present.
+    """
+    env = os.environ.get("TLH_ASSETS_DIR")
+    if env:
+        path = Path(env).expanduser()
+        return path if path.is_dir() else None
+    starts = [p for p in (repo_root(), Path.cwd()) if p is not None]
+    for start in starts:
+        for base in (start, *start.parents):
+            cand = base.parent / "shared" / "assets" if base.name != "shared" else base / "assets"
+            if cand.is_dir():
+                return cand
+    return None
+
+
+def require_asset(relative: str) -> Path:
+    """Return the path of an offline asset, or explain how to get it.
+
+    Args:
+        relative: Path inside the assets folder, e.g.
+            ``"cats_and_dogs_filtered"``.
+
+    Returns:
+        The absolute path.
+
+    Raises:
+        FileNotFoundError: The asset is missing; the message says where it was
+            looked for and how to point ``TLH_ASSETS_DIR`` at it.
+    """
+    root = assets_dir()
+    if root is not None and (root / relative).exists():
+        return root / relative
+    where = str(root) if root else "no assets folder found"
+    raise FileNotFoundError(
+        f"Offline asset {relative!r} not found ({where}). Set TLH_ASSETS_DIR to the folder "
+        "holding the course's offline assets (e.g. ../shared/assets), or run in full mode "
+        "with network access so the lesson downloads the real data."
+    )

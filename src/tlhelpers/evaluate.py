@@ -1,0 +1,131 @@
+"""Evaluation: predictions, confusion matrices, per-class accuracy, mistakes.
+
+What belongs here: numbers computed from a trained model and a labelled
+dataset. Plotting those numbers lives in :mod:`tlhelpers.plots`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, NamedTuple
+
+import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    import keras
+    import tensorflow as tf
+
+__all__ = [
+    "Predictions",
+    "predict_dataset",
+    "confusion_matrix",
+    "per_class_accuracy",
+    "worst_mistakes",
+]
+
+
+class Predictions(NamedTuple):
+    """Everything :func:`predict_dataset` collects.
+
+    Attributes:
+        images: uint8 images ``[N, H, W, 3]`` as the model saw them (0..255).
+        labels: True labels ``[N]``.
+        probs: Predicted class probabilities ``[N, C]``.
+    """
+
+    images: np.ndarray
+    labels: np.ndarray
+    probs: np.ndarray
+
+    @property
+    def predicted(self) -> np.ndarray:
+        """Predicted labels ``[N]`` (argmax of ``probs``)."""
+        return self.probs.argmax(axis=-1)
+
+    @property
+    def accuracy(self) -> float:
+        """Share of correct predictions, 0..1."""
+        return float((self.predicted == self.labels).mean()) if len(self.labels) else float("nan")
+
+
+def predict_dataset(model: keras.Model, ds: tf.data.Dataset, *, keep_images: int = 64) -> Predictions:
+    """Run a model over a batched dataset, keeping labels aligned with predictions.
+
+    Args:
+        model: A model returning class probabilities (or logits).
+        ds: Batched dataset of ``(images, labels)``.
+        keep_images: How many images to keep (for plotting); the rest are
+            dropped to save memory. Defaults to 64.
+
+    Returns:
+        A :class:`Predictions` with all labels and probabilities.
+    """
+    images, labels, probs = [], [], []
+    kept = 0
+    for x, y in ds:
+        p = model(x, training=False)
+        probs.append(np.asarray(p, dtype=np.float32))
+        labels.append(np.asarray(y).reshape(-1))
+        if kept < keep_images:
+            take = np.asarray(x[: keep_images - kept])
+            images.append(np.clip(take, 0, 255).astype(np.uint8))
+            kept += len(take)
+    if not labels:
+        raise ValueError("The dataset is empty: nothing to evaluate.")
+    return Predictions(
+        images=np.concatenate(images) if images else np.zeros((0, 1, 1, 3), np.uint8),
+        labels=np.concatenate(labels).astype(np.int64),
+        probs=np.concatenate(probs),
+    )
+
+
+def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, num_classes: int) -> np.ndarray:
+    """Count (true, predicted) pairs.
+
+    Args:
+        labels: True labels ``[N]``.
+        predicted: Predicted labels ``[N]``.
+        num_classes: Number of classes.
+
+    Returns:
+        An int64 matrix ``[C, C]``: row = true class, column = predicted class.
+    """
+    labels = np.asarray(labels, dtype=np.int64).reshape(-1)
+    predicted = np.asarray(predicted, dtype=np.int64).reshape(-1)
+    if labels.shape != predicted.shape:
+        raise ValueError(f"labels and predicted differ in length: {labels.shape} vs {predicted.shape}.")
+    if labels.size and (min(labels.min(), predicted.min()) < 0 or max(labels.max(), predicted.max()) >= num_classes):
+        raise ValueError(f"Labels must lie in 0..{num_classes - 1}.")
+    cm = np.zeros((num_classes, num_classes), dtype=np.int64)
+    np.add.at(cm, (labels, predicted), 1)
+    return cm
+
+
+def per_class_accuracy(cm: np.ndarray) -> np.ndarray:
+    """Accuracy of each true class (recall), from a confusion matrix.
+
+    Args:
+        cm: Confusion matrix ``[C, C]`` (rows = true class).
+
+    Returns:
+        float array ``[C]``; NaN for a class with no examples.
+    """
+    cm = np.asarray(cm, dtype=np.float64)
+    totals = cm.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(totals > 0, np.diag(cm) / totals, np.nan)
+
+
+def worst_mistakes(preds: Predictions, k: int = 9) -> np.ndarray:
+    """Return the indices of the most confident wrong predictions among the kept images.
+
+    Args:
+        preds: From :func:`predict_dataset`.
+        k: How many to return. Defaults to 9.
+
+    Returns:
+        Indices into ``preds.images`` (at most ``k``), most confident first.
+    """
+    n = len(preds.images)
+    wrong = np.flatnonzero(preds.predicted[:n] != preds.labels[:n])
+    confidence = preds.probs[wrong, preds.predicted[wrong]]
+    return wrong[np.argsort(-confidence)][:k]

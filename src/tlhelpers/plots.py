@@ -1,0 +1,225 @@
+"""Plots for the lessons: learning curves, confusion matrices, image grids.
+
+What belongs here: functions that take data in and draw it. Each accepts an
+``ax=`` (or ``axes=``) to draw into, returns the Figure (and Axes), and never
+calls ``plt.show()`` or writes files; colours stay the same for the same run
+name within a session.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+__all__ = [
+    "color_for",
+    "history_dict",
+    "plot_history",
+    "plot_confusion_matrix",
+    "plot_image_grid",
+    "plot_per_class_accuracy",
+]
+
+_COLORS: dict[str, str] = {}
+_PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+            "#bcbd22", "#17becf"]
+
+
+def color_for(name: str) -> str:
+    """Return a stable colour for a run name (the same name gets the same colour).
+
+    Args:
+        name: Run name.
+
+    Returns:
+        A hex colour string.
+    """
+    if name not in _COLORS:
+        _COLORS[name] = _PALETTE[len(_COLORS) % len(_PALETTE)]
+    return _COLORS[name]
+
+
+def history_dict(history: Any) -> dict[str, list[float]]:
+    """Return the metric lists of a Keras ``History`` (or a plain dict of lists).
+
+    Args:
+        history: A ``keras.callbacks.History`` or ``{metric: [values]}``.
+
+    Returns:
+        ``{metric: [value per epoch]}``.
+    """
+    hist = getattr(history, "history", history)
+    if not isinstance(hist, Mapping):
+        raise TypeError(f"Expected a keras History or a dict of lists, got {type(history).__name__}.")
+    return {k: [float(v) for v in vals] for k, vals in hist.items()}
+
+
+def plot_history(
+    histories: Any,
+    metrics: Sequence[str] = ("accuracy", "loss"),
+    *,
+    fine_tune_at: int | None = None,
+    axes: Sequence[Axes] | None = None,
+) -> tuple[Figure, Sequence[Axes]]:
+    """Plot learning curves: one panel per metric, training solid, validation dashed.
+
+    Args:
+        histories: One History/dict, or ``{run name: History or dict}`` to
+            overlay several runs.
+        metrics: Metric names to plot (the ``val_`` versions are added when
+            present). Missing metrics are skipped. Defaults to accuracy and loss.
+        fine_tune_at: Epoch (0-based) at which fine-tuning started; a vertical
+            line marks it. Defaults to None.
+        axes: Axes to draw into, one per metric. Defaults to new ones.
+
+    Returns:
+        ``(figure, axes)``.
+    """
+    import matplotlib.pyplot as plt
+
+    if not (isinstance(histories, Mapping) and all(
+            hasattr(h, "history") or isinstance(h, Mapping) for h in histories.values())):
+        histories = {"run": histories}
+    runs = {name: history_dict(h) for name, h in histories.items()}
+    present = [m for m in metrics if any(m in r for r in runs.values())]
+    if not present:
+        known = sorted({k for r in runs.values() for k in r})
+        raise ValueError(f"None of the metrics {list(metrics)} is in the history; it has {known}.")
+    if axes is None:
+        fig, axes = plt.subplots(1, len(present), figsize=(5 * len(present), 3.6), squeeze=False)
+        axes = list(axes[0])
+    fig = axes[0].figure
+    for ax, metric in zip(axes, present, strict=False):
+        for name, h in runs.items():
+            color = color_for(name)
+            label = "" if name == "run" else f"{name} "
+            if metric in h:
+                ax.plot(range(1, len(h[metric]) + 1), h[metric], color=color, label=f"{label}train")
+            if f"val_{metric}" in h:
+                ax.plot(range(1, len(h[f"val_{metric}"]) + 1), h[f"val_{metric}"], "--", color=color,
+                        label=f"{label}validation")
+        if fine_tune_at is not None:
+            ax.axvline(fine_tune_at + 0.5, color="gray", linestyle=":", label="start fine-tuning")
+        ax.set_xlabel("epoch")
+        ax.set_title(metric)
+        ax.legend(fontsize="small")
+    fig.tight_layout()
+    return fig, axes
+
+
+def plot_confusion_matrix(
+    cm: np.ndarray, class_names: Sequence[str], *, normalize: bool = True, ax: Axes | None = None
+) -> tuple[Figure, Axes]:
+    """Draw a confusion matrix as a heat map.
+
+    Args:
+        cm: ``[C, C]`` counts, rows = true class.
+        class_names: ``C`` names.
+        normalize: Show each row as shares of the true class. Defaults to True.
+        ax: Axes to draw into. Defaults to a new one.
+
+    Returns:
+        ``(figure, axes)``.
+    """
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    cm = np.asarray(cm)
+    if cm.shape != (len(class_names), len(class_names)):
+        raise ValueError(f"Confusion matrix {cm.shape} does not match {len(class_names)} class names.")
+    if ax is None:
+        size = max(4.0, 0.55 * len(class_names) + 2)
+        _, ax = plt.subplots(figsize=(size, size * 0.85))
+    data = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1) if normalize else cm
+    sns.heatmap(data, annot=len(class_names) <= 12, fmt=".2f" if normalize else "d", cmap="Blues",
+                xticklabels=class_names, yticklabels=class_names, ax=ax, cbar=False, vmin=0)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    return ax.figure, ax
+
+
+def plot_per_class_accuracy(
+    accuracy: np.ndarray, class_names: Sequence[str], *, ax: Axes | None = None
+) -> tuple[Figure, Axes]:
+    """Horizontal bars of per-class accuracy.
+
+    Args:
+        accuracy: ``[C]`` values in 0..1.
+        class_names: ``C`` names.
+        ax: Axes to draw into. Defaults to a new one.
+
+    Returns:
+        ``(figure, axes)``.
+    """
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 0.35 * len(class_names) + 1))
+    acc = np.nan_to_num(np.asarray(accuracy, dtype=float))
+    ax.barh(list(class_names), acc, color="#1f77b4")
+    ax.set_xlim(0, 1)
+    ax.invert_yaxis()
+    ax.set_xlabel("accuracy")
+    for i, v in enumerate(acc):
+        ax.text(min(v + 0.01, 0.9), i, f"{v:.0%}", va="center", fontsize="small")
+    return ax.figure, ax
+
+
+def plot_image_grid(
+    images: np.ndarray,
+    labels: Sequence[int],
+    class_names: Sequence[str],
+    *,
+    predicted: Sequence[int] | None = None,
+    probs: np.ndarray | None = None,
+    ncols: int = 6,
+    max_images: int = 24,
+    axes: Sequence[Axes] | None = None,
+) -> Figure:
+    """Show images with their labels; with predictions, wrong ones are titled in red.
+
+    Args:
+        images: ``[N, H, W, 3]`` in 0..255 (uint8 or float).
+        labels: True labels ``[N]``.
+        class_names: Label names.
+        predicted: Predicted labels ``[N]``. Defaults to None (labels only).
+        probs: Class probabilities ``[N, C]`` to show the confidence. Defaults to None.
+        ncols: Columns of the grid. Defaults to 6.
+        max_images: Show at most this many. Defaults to 24.
+        axes: Flat sequence of axes to draw into. Defaults to a new grid.
+
+    Returns:
+        The figure.
+    """
+    import matplotlib.pyplot as plt
+
+    n = min(len(images), max_images)
+    if n == 0:
+        raise ValueError("No images to show.")
+    if axes is None:
+        nrows = -(-n // ncols)
+        fig, grid = plt.subplots(nrows, ncols, figsize=(1.9 * ncols, 2.1 * nrows), squeeze=False)
+        axes = list(grid.ravel())
+    fig = axes[0].figure
+    for i, ax in enumerate(axes):
+        ax.axis("off")
+        if i >= n:
+            continue
+        ax.imshow(np.clip(np.asarray(images[i], dtype=float), 0, 255).astype(np.uint8))
+        true = class_names[int(labels[i])]
+        if predicted is None:
+            ax.set_title(true, fontsize="small")
+        else:
+            pred = int(predicted[i])
+            conf = f" {probs[i][pred]:.0%}" if probs is not None else ""
+            ok = pred == int(labels[i])
+            title = f"{class_names[pred]}{conf}" + ("" if ok else f"\n(true: {true})")
+            ax.set_title(title, fontsize="small", color="green" if ok else "red")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,53 @@
+"""Headline metrics a lesson reports, for people and for ``tlh run``.
+
+What belongs here: recording the few numbers that summarise a lesson run
+(test accuracy, seconds per epoch, ...). :func:`log_metric` prints the value
+and, when ``tlh run`` executes the lesson, also stores it in the run summary
+(the file named by ``TLH_METRICS_FILE``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+__all__ = ["METRICS_ENV", "log_metric", "read_metrics"]
+
+METRICS_ENV = "TLH_METRICS_FILE"
+
+
+def log_metric(name: str, value: float | int | str, *, unit: str = "") -> None:
+    """Print a headline metric and record it for the run summary.
+
+    Args:
+        name: Metric name, e.g. ``"test_accuracy"``.
+        value: Its value (numbers are rounded to 4 decimals in the summary).
+        unit: Optional unit shown after the value. Defaults to ``""``.
+    """
+    if isinstance(value, float):
+        value = round(value, 4)
+    print(f"[metric] {name} = {value}{(' ' + unit) if unit else ''}")
+    target = os.environ.get(METRICS_ENV)
+    if not target:
+        return
+    path = Path(target)
+    metrics = read_metrics(path)
+    metrics[name] = value
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(metrics, indent=2))
+
+
+def read_metrics(path: str | os.PathLike) -> dict[str, object]:
+    """Read the metrics a lesson recorded.
+
+    Args:
+        path: The metrics JSON file.
+
+    Returns:
+        ``{name: value}``; empty when the file does not exist.
+    """
+    path = Path(path)
+    if not path.is_file():
+        return {}
+    return json.loads(path.read_text() or "{}")

@@ -1,0 +1,248 @@
+"""Headless execution of the lessons: what ``tlh run`` does.
+
+What belongs here: finding the lesson notebooks, executing them one by one
+with a fresh kernel, and writing the executed notebooks plus a summary
+(pass/fail, duration, headline metrics, the failing cell) under
+``runs/<timestamp>/``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import json
+import os
+import re
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from tlhelpers import config, report
+
+__all__ = ["LessonResult", "find_lessons", "run_lesson", "run_lessons", "write_summary"]
+
+
+@dataclasses.dataclass
+class LessonResult:
+    """Outcome of executing one lesson.
+
+    Attributes:
+        lesson: Lesson file stem, e.g. ``"01_scratch_cnn_cifar10"``.
+        status: ``"passed"`` or ``"failed"``.
+        seconds: Wall time of the execution.
+        metrics: Headline metrics the lesson logged with
+            :func:`tlhelpers.report.log_metric`.
+        failed_cell: 1-based index of the code cell that failed (None if passed).
+        error: The error name and message (None if passed).
+        executed: Path of the executed notebook.
+    """
+
+    lesson: str
+    status: str
+    seconds: float
+    metrics: dict[str, object]
+    failed_cell: int | None = None
+    error: str | None = None
+    executed: str | None = None
+
+
+def find_lessons(notebooks_dir: str | os.PathLike, selection: Sequence[str] = ()) -> list[Path]:
+    """Find the lesson notebooks, optionally only some of them.
+
+    Args:
+        notebooks_dir: Folder holding ``NN_name.ipynb`` files.
+        selection: Lesson numbers or name fragments (``"1"``, ``"01"``,
+            ``"scratch"``); empty selects every lesson.
+
+    Returns:
+        Sorted notebook paths.
+
+    Raises:
+        FileNotFoundError: The folder has no lessons, or a selection matches
+            none; the message lists the lessons there are.
+    """
+    folder = Path(notebooks_dir)
+    lessons = sorted(p for p in folder.glob("[0-9][0-9]_*.ipynb"))
+    if not lessons:
+        raise FileNotFoundError(f"No lesson notebooks (NN_name.ipynb) in {folder}. Run from the repository "
+                                "root or pass --notebooks DIR.")
+    if not selection:
+        return lessons
+    chosen: list[Path] = []
+    for sel in selection:
+        key = f"{int(sel):02d}_" if sel.isdigit() else sel
+        hits = [p for p in lessons if p.name.startswith(key) or (not sel.isdigit() and sel in p.stem)]
+        if not hits:
+            names = ", ".join(p.stem for p in lessons)
+            raise FileNotFoundError(f"No lesson matches {sel!r}. Lessons: {names}.")
+        chosen.extend(h for h in hits if h not in chosen)
+    return chosen
+
+
+def _failed_cell(nb: object) -> int | None:
+    code_index = 0
+    for cell in nb.cells:  # type: ignore[attr-defined]
+        if cell.cell_type != "code":
+            continue
+        code_index += 1
+        if any(o.get("output_type") == "error" for o in cell.get("outputs", [])):
+            return code_index
+    return None
+
+
+def run_lesson(
+    path: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    *,
+    smoke: bool | None = None,
+    timeout: int = 1800,
+    on_cell: Callable[[int, int], None] | None = None,
+) -> LessonResult:
+    """Execute one lesson notebook in a fresh kernel and save the executed copy.
+
+    Args:
+        path: The ``.ipynb`` to execute.
+        out_dir: Where the executed notebook and its metrics go.
+        smoke: Force smoke (True) or full (False) mode; None keeps the
+            current environment. Defaults to None.
+        timeout: Seconds a single cell may take. Defaults to 1800.
+        on_cell: Called as ``on_cell(done, total)`` after each code cell.
+
+    Returns:
+        A :class:`LessonResult`.
+    """
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    path = Path(path)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    metrics_file = out / f"{path.stem}.metrics.json"
+    metrics_file.unlink(missing_ok=True)
+    nb = nbformat.read(path, as_version=4)
+    total = sum(c.cell_type == "code" for c in nb.cells)
+
+    env_backup = {k: os.environ.get(k) for k in (report.METRICS_ENV, config.SMOKE_ENV)}
+    os.environ[report.METRICS_ENV] = str(metrics_file.resolve())
+    if smoke is not None:
+        os.environ[config.SMOKE_ENV] = "1" if smoke else "0"
+
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                            resources={"metadata": {"path": str(path.parent.resolve())}})
+    done = 0
+
+    def _hook(cell: object, cell_index: int, execute_reply: object) -> None:
+        nonlocal done
+        done += 1
+        if on_cell:
+            on_cell(done, total)
+
+    client.on_cell_executed = _hook
+    start = time.perf_counter()
+    error = None
+    try:
+        client.execute()
+    except CellExecutionError as exc:
+        error = f"{exc.ename}: {exc.evalue}"
+    except Exception as exc:  # a kernel that dies or times out is a failed lesson, not a crash of the run
+        error = f"{type(exc).__name__}: {exc}"
+    finally:
+        for k, v in env_backup.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    seconds = time.perf_counter() - start
+    executed = out / path.name
+    nbformat.write(nb, executed)
+    failed = _failed_cell(nb) if error else None
+    return LessonResult(
+        lesson=path.stem,
+        status="failed" if error else "passed",
+        seconds=round(seconds, 1),
+        metrics=report.read_metrics(metrics_file),
+        failed_cell=failed,
+        error=error,
+        executed=str(executed),
+    )
+
+
+def write_summary(results: Sequence[LessonResult], out_dir: str | os.PathLike, *, mode: str) -> Path:
+    """Write ``summary.json`` and ``summary.md`` for a run.
+
+    Args:
+        results: One result per lesson.
+        out_dir: The run folder.
+        mode: ``"smoke"`` or ``"full"``.
+
+    Returns:
+        The path of ``summary.md``.
+    """
+    import platform
+
+    out = Path(out_dir)
+    meta = {
+        "mode": mode,
+        "date": _dt.datetime.now().isoformat(timespec="seconds"),
+        "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+    }
+    (out / "summary.json").write_text(json.dumps(
+        {"run": meta, "lessons": [dataclasses.asdict(r) for r in results]}, indent=2))
+    lines = [f"# Run summary ({mode} mode, {meta['date']}, {meta['cpu_count']} CPU cores)", "",
+             "| lesson | status | seconds | headline metrics | failure |", "|---|---|---|---|---|"]
+    for r in results:
+        metrics = ", ".join(f"{k}={v}" for k, v in r.metrics.items()) or "-"
+        failure = f"code cell {r.failed_cell}: {r.error}" if r.error else ""
+        failure = re.sub(r"\s+", " ", failure)[:200]
+        lines.append(f"| {r.lesson} | {r.status} | {r.seconds} | {metrics} | {failure} |")
+    md = out / "summary.md"
+    md.write_text("\n".join(lines) + "\n")
+    return md
+
+
+def run_lessons(
+    notebooks_dir: str | os.PathLike,
+    selection: Sequence[str] = (),
+    *,
+    runs_dir: str | os.PathLike = "runs",
+    smoke: bool | None = None,
+    log: Callable[[str], None] = print,
+) -> tuple[list[LessonResult], Path]:
+    """Execute the selected lessons one after another and write the summary.
+
+    Args:
+        notebooks_dir: Folder holding the lessons.
+        selection: Lessons to run (see :func:`find_lessons`); empty runs all.
+        runs_dir: Parent folder of the timestamped run folder. Defaults to ``runs``.
+        smoke: Force smoke or full mode; None keeps the environment.
+        log: Where progress lines go. Defaults to ``print``.
+
+    Returns:
+        ``(results, run folder)``.
+    """
+    lessons = find_lessons(notebooks_dir, selection)
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    out = Path(runs_dir) / stamp
+    n = 1
+    while out.exists():
+        n += 1
+        out = Path(runs_dir) / f"{stamp}-{n}"
+    mode = "smoke" if (smoke if smoke is not None else config.smoke_mode()) else "full"
+    log(f"Running {len(lessons)} lesson(s) in {mode} mode; output in {out}")
+    results = []
+    for i, path in enumerate(lessons, 1):
+        log(f"[{i}/{len(lessons)}] {path.stem} ...")
+
+        def progress(done: int, total: int, _name: str = path.stem) -> None:
+            log(f"    cell {done}/{total}")
+
+        r = run_lesson(path, out, smoke=smoke, on_cell=progress)
+        results.append(r)
+        extra = f" failed at code cell {r.failed_cell}: {r.error}" if r.error else ""
+        log(f"[{i}/{len(lessons)}] {path.stem}: {r.status} in {r.seconds}s {r.metrics or ''}{extra}")
+    summary = write_summary(results, out, mode=mode)
+    log(f"Summary: {summary}")
+    return results, out

@@ -1,0 +1,56 @@
+"""Lesson 01 in smoke mode makes no network request.
+
+The lesson runs in a real kernel whose Python has every non-loopback socket
+connection and DNS lookup blocked and logged (via a sitecustomize module).
+"""
+
+import os
+import textwrap
+from pathlib import Path
+
+from tlhelpers import runner
+
+ROOT = Path(__file__).resolve().parents[1]
+
+BLOCKER = textwrap.dedent('''
+    import os, socket
+    _LOG = os.environ["TLH_NET_LOG"]
+    _LOCAL = ("127.", "::1", "localhost", "0.0.0.0")
+
+    def _note(what):
+        with open(_LOG, "a") as f:
+            f.write(what + "\\n")
+
+    _connect = socket.socket.connect
+    def connect(self, address):
+        host = address[0] if isinstance(address, tuple) else str(address)
+        if not (self.family == socket.AF_UNIX or str(host).startswith(_LOCAL)):
+            _note(f"connect {address}")
+            raise OSError("network blocked by test")
+        return _connect(self, address)
+    socket.socket.connect = connect
+
+    _getaddrinfo = socket.getaddrinfo
+    def getaddrinfo(host, *args, **kwargs):
+        if host is not None and not str(host).startswith(_LOCAL):
+            _note(f"getaddrinfo {host}")
+            raise socket.gaierror("network blocked by test")
+        return _getaddrinfo(host, *args, **kwargs)
+    socket.getaddrinfo = getaddrinfo
+''')
+
+
+def test_lesson01_smoke_runs_with_network_blocked(tmp_path, monkeypatch):
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(BLOCKER)
+    log = tmp_path / "net.log"
+    log.write_text("")
+    monkeypatch.setenv("TLH_NET_LOG", str(log))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]))
+    monkeypatch.setenv("TLH_CACHE_DIR", str(tmp_path / "cache"))  # nothing cached before
+    result = runner.run_lesson(ROOT / "notebooks" / "01_scratch_cnn_cifar10.ipynb", tmp_path / "out", smoke=True)
+    assert result.status == "passed", result.error
+    assert log.read_text() == "", f"network access attempted:\n{log.read_text()}"
+    assert 0.0 <= result.metrics["test_accuracy"] <= 1.0
+    assert result.seconds < 180

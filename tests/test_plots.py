@@ -1,0 +1,60 @@
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+
+from tlhelpers import plots
+
+
+def test_color_for_is_stable():
+    assert plots.color_for("a-run") == plots.color_for("a-run")
+    assert plots.color_for("a-run") != plots.color_for("another-run")
+
+
+def test_plot_history_overlays_runs_and_marks_fine_tuning():
+    h1 = {"accuracy": [0.1, 0.2, 0.3], "val_accuracy": [0.1, 0.15, 0.2], "loss": [3, 2, 1]}
+    h2 = {"accuracy": [0.2, 0.4], "loss": [2, 1]}
+    fig, axes = plots.plot_history({"a": h1, "b": h2}, fine_tune_at=1)
+    assert len(axes) == 2
+    acc_lines = [ln for ln in axes[0].get_lines() if ln.get_label() != "start fine-tuning"]
+    assert len(acc_lines) == 3  # a train, a validation, b train
+    assert acc_lines[0].get_color() == plots.color_for("a")
+    assert any(ln.get_label() == "start fine-tuning" for ln in axes[0].get_lines())
+    plt.close(fig)
+
+
+def test_plot_history_accepts_single_history_and_reports_missing_metrics():
+    fig, axes = plots.plot_history({"loss": [1.0, 0.5]}, metrics=("accuracy", "loss"))
+    assert len(axes) == 1 and axes[0].get_title() == "loss"
+    plt.close(fig)
+    with pytest.raises(ValueError, match="it has"):
+        plots.plot_history({"loss": [1.0]}, metrics=("auc",))
+    with pytest.raises(TypeError):
+        plots.history_dict(42)
+
+
+def test_plot_confusion_matrix_and_per_class_take_ax():
+    fig, ax = plt.subplots()
+    out_fig, out_ax = plots.plot_confusion_matrix(np.array([[2, 1], [0, 3]]), ["a", "b"], ax=ax)
+    assert out_ax is ax and out_fig is fig
+    with pytest.raises(ValueError, match="does not match"):
+        plots.plot_confusion_matrix(np.eye(3), ["a", "b"], ax=ax)
+    fig2, ax2 = plots.plot_per_class_accuracy(np.array([0.5, np.nan]), ["a", "b"])
+    assert len(ax2.patches) == 2
+    plt.close("all")
+
+
+def test_plot_image_grid_marks_wrong_predictions_red():
+    images = np.zeros((3, 8, 8, 3), np.uint8)
+    fig = plots.plot_image_grid(images, [0, 1, 1], ["cat", "dog"], predicted=[0, 0, 1],
+                                probs=np.array([[0.9, 0.1], [0.7, 0.3], [0.2, 0.8]]), ncols=3)
+    titles = [ax.title for ax in fig.axes[:3]]
+    colors = [matplotlib.colors.to_hex(t.get_color()) for t in titles]
+    assert colors == [matplotlib.colors.to_hex("green"), matplotlib.colors.to_hex("red"),
+                      matplotlib.colors.to_hex("green")]
+    assert "true: dog" in titles[1].get_text() and "70%" in titles[1].get_text()
+    plt.close(fig)
+    with pytest.raises(ValueError, match="No images"):
+        plots.plot_image_grid(images[:0], [], ["cat"])
