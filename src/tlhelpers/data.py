@@ -13,7 +13,9 @@ float32 would be 33.6 GiB).
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tlhelpers import config
@@ -27,6 +29,7 @@ __all__ = [
     "make_pipeline",
     "take_examples",
     "dataset_bytes",
+    "image_folder",
 ]
 
 _LABEL_NAMES = {
@@ -189,3 +192,59 @@ def make_pipeline(
                     num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size)
     ds = ds.map(_resize, num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def image_folder(
+    directory: str | os.PathLike,
+    *,
+    image_size: int,
+    batch_size: int,
+    shuffle: bool = False,
+    seed: int = 42,
+    limit_per_class: int | None = None,
+) -> tuple[tf.data.Dataset, list[str]]:
+    """Load a class-per-folder image tree as batches of raw 0..255 images.
+
+    Args:
+        directory: Folder with one subfolder per class.
+        image_size: Side length images are resized to (while decoding, per image).
+        batch_size: Batch size.
+        shuffle: Shuffle the file order (each epoch). Defaults to False.
+        seed: Shuffle seed. Defaults to 42.
+        limit_per_class: Keep only the first N files (sorted by name) of each
+            class. Defaults to None (all).
+
+    Returns:
+        ``(dataset of (float32 images, int labels), class names)``, cached and prefetched.
+
+    Raises:
+        FileNotFoundError: The folder does not exist or has no class subfolders.
+    """
+    import tensorflow as tf
+
+    root = Path(directory)
+    if not root.is_dir():
+        raise FileNotFoundError(f"Image folder {root} does not exist. Pass a folder with one subfolder per class.")
+    class_names = sorted(p.name for p in root.iterdir() if p.is_dir())
+    if not class_names:
+        raise FileNotFoundError(f"{root} has no class subfolders. Expected {root}/<class name>/<images>.")
+    exts = {".jpg", ".jpeg", ".png", ".bmp", ".gif"}
+    paths: list[str] = []
+    labels: list[int] = []
+    for idx, name in enumerate(class_names):
+        files = sorted(str(p) for p in (root / name).iterdir() if p.suffix.lower() in exts)
+        files = files[:limit_per_class] if limit_per_class else files
+        paths += files
+        labels += [idx] * len(files)
+
+    def _load(path: tf.Tensor, label: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+        image = tf.image.resize(tf.cast(image, tf.float32), (image_size, image_size))
+        return tf.cast(tf.round(tf.clip_by_value(image, 0.0, 255.0)), tf.uint8), label  # cached as uint8: 4x less
+
+    ds = tf.data.Dataset.from_tensor_slices((paths, tf.constant(labels, tf.int64)))
+    ds = ds.map(_load, num_parallel_calls=tf.data.AUTOTUNE).cache()
+    if shuffle:
+        ds = ds.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size).map(lambda x, y: (tf.cast(x, tf.float32), y), num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE), class_names

@@ -7,12 +7,29 @@ whatever scaling a network needs happens inside the model, exactly once.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import dataclasses
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
 
-__all__ = ["build_scratch_cnn"]
+    from tlhelpers.backbones import Backbone
+
+_CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
+_TORCH_MEAN = (0.485, 0.456, 0.406)
+_TORCH_STD = (0.229, 0.224, 0.225)
+_MODES = ("caffe", "tf", "torch", "none", "unit")
+
+__all__ = [
+    "build_scratch_cnn",
+    "Preprocess",
+    "TransferModel",
+    "build_transfer_model",
+    "build_augmentation",
+    "unfreeze",
+    "freeze_batchnorm",
+    "trainable_summary",
+]
 
 
 def build_scratch_cnn(
@@ -58,3 +75,276 @@ def build_scratch_cnn(
         x = layers.Dropout(dropout, name=f"dropout{i + 1}")(x)
     outputs = layers.Dense(num_classes, activation="softmax", dtype="float32", name="probs")(x)
     return keras.Model(inputs, outputs, name=name)
+
+
+_PREPROCESS_CLASS: Any = None
+
+
+def _preprocess_class() -> Any:
+    """Create (once) the serialisable Keras layer class behind :func:`Preprocess`."""
+    global _PREPROCESS_CLASS
+    if _PREPROCESS_CLASS is not None:
+        return _PREPROCESS_CLASS
+    import keras
+    from keras import ops
+
+    @keras.saving.register_keras_serializable(package="tlhelpers", name="Preprocess")
+    class _Preprocess(keras.layers.Layer):
+        """Map raw 0..255 RGB images to what a backbone expects (``preprocess_input`` as a layer)."""
+
+        def __init__(self, mode: str, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            if mode not in _MODES:
+                raise ValueError(f"Unknown preprocessing mode {mode!r}; expected one of {_MODES}.")
+            self.mode = mode
+
+        def call(self, x: Any) -> Any:
+            x = ops.cast(x, self.compute_dtype)
+            if self.mode == "tf":
+                return x / 127.5 - 1.0
+            if self.mode == "unit":
+                return x / 255.0
+            if self.mode == "caffe":
+                x = ops.flip(x, axis=-1)  # RGB -> BGR
+                return x - ops.convert_to_tensor(_CAFFE_MEAN_BGR, dtype=x.dtype)
+            if self.mode == "torch":
+                mean = ops.convert_to_tensor(_TORCH_MEAN, dtype=x.dtype)
+                std = ops.convert_to_tensor(_TORCH_STD, dtype=x.dtype)
+                return (x / 255.0 - mean) / std
+            return x  # "none": the backbone rescales 0..255 itself
+
+        def get_config(self) -> dict[str, Any]:
+            return {**super().get_config(), "mode": self.mode}
+
+    _PREPROCESS_CLASS = _Preprocess
+    return _PREPROCESS_CLASS
+
+
+def Preprocess(mode: str, **kwargs: Any) -> keras.layers.Layer:  # noqa: N802 - reads like a layer class
+    """Create a layer doing a backbone's ``preprocess_input`` on raw 0..255 images.
+
+    Keeping preprocessing inside the model means the saved model takes raw
+    images and nobody can apply it twice or forget it.
+
+    Args:
+        mode: ``"caffe"`` (RGB->BGR, minus ImageNet means), ``"tf"`` (to
+            -1..1), ``"torch"`` (0..1, ImageNet mean/std), ``"unit"`` (to
+            0..1, the TF-Hub convention) or ``"none"`` (pass 0..255 through).
+        **kwargs: Passed to ``keras.layers.Layer`` (e.g. ``name``).
+
+    Returns:
+        The layer (serialisable in ``.keras`` files).
+    """
+    return _preprocess_class()(mode, **kwargs)
+
+
+def build_augmentation(
+    *, flip: bool = True, rotation: float = 0.1, zoom: float = 0.1, translation: float = 0.1,
+    contrast: float = 0.1, seed: int | None = None, name: str = "augmentation",
+) -> keras.Sequential:
+    """Build random augmentation as Keras preprocessing layers (active only in training).
+
+    Args:
+        flip: Random horizontal flips. Defaults to True.
+        rotation: Max rotation as a fraction of a full turn (0 disables). Defaults to 0.1.
+        zoom: Max zoom in/out fraction (0 disables). Defaults to 0.1.
+        translation: Max shift as a fraction of the size (0 disables). Defaults to 0.1.
+        contrast: Max contrast change (0 disables). Defaults to 0.1.
+        seed: Random seed. Defaults to None.
+        name: Layer name. Defaults to ``"augmentation"``.
+
+    Returns:
+        A ``keras.Sequential`` of augmentation layers; values stay in 0..255.
+    """
+    import keras
+    from keras import layers
+
+    steps: list[keras.layers.Layer] = []
+    if flip:
+        steps.append(layers.RandomFlip("horizontal", seed=seed))
+    if rotation:
+        steps.append(layers.RandomRotation(rotation, seed=seed))
+    if zoom:
+        steps.append(layers.RandomZoom(zoom, seed=seed))
+    if translation:
+        steps.append(layers.RandomTranslation(translation, translation, seed=seed))
+    if contrast:
+        steps.append(layers.RandomContrast(contrast, value_range=(0, 255), seed=seed))
+    return keras.Sequential(steps, name=name)
+
+
+@dataclasses.dataclass
+class TransferModel:
+    """A transfer-learning model and handles to its parts.
+
+    Attributes:
+        model: The full model: raw 0..255 images in, class probabilities out.
+        base: The pretrained backbone inside ``model`` (frozen when built).
+        features: A model sharing ``model``'s layers: raw images in, pooled
+            backbone features out (for caching features).
+        head: The new classification head (features in, probabilities out).
+        backbone: The registry entry used.
+    """
+
+    model: keras.Model
+    base: keras.Model
+    features: keras.Model
+    head: keras.Model
+    backbone: Backbone
+
+
+def build_transfer_model(
+    backbone: str | Backbone,
+    num_classes: int,
+    *,
+    image_size: int | None = None,
+    weights: str | None = "auto",
+    alpha: float | None = None,
+    dropout: float = 0.2,
+    augmentation: keras.layers.Layer | None = None,
+    name: str | None = None,
+) -> TransferModel:
+    """Build frozen backbone + new head, with preprocessing inside the model exactly once.
+
+    Layout: raw images (0..255) -> [augmentation] -> ``Preprocess`` (the
+    backbone's ``preprocess_input``) -> backbone (frozen, called with
+    ``training=False``) -> global average pooling -> head (dropout, dense
+    softmax).
+
+    Args:
+        backbone: Registry name or :class:`~tlhelpers.backbones.Backbone`.
+        num_classes: Number of classes (2 or more).
+        image_size: Input side length. Defaults to the backbone's native size.
+        weights: See :func:`tlhelpers.backbones.resolve_weights`. Defaults to ``"auto"``.
+        alpha: Width multiplier (MobileNets only). Defaults to None.
+        dropout: Dropout rate in the head. Defaults to 0.2.
+        augmentation: A layer applied to raw images during training only.
+            Defaults to None.
+        name: Model name. Defaults to ``"<backbone>_transfer"``.
+
+    Returns:
+        A :class:`TransferModel` (uncompiled).
+    """
+    import keras
+    from keras import layers
+
+    from tlhelpers import backbones
+
+    if num_classes < 2:
+        raise ValueError(f"num_classes must be at least 2, got {num_classes}.")
+    spec = backbones.get(backbone)
+    size = image_size or spec.input_size
+    base = backbones.build_base(spec, image_size=size, weights=weights, alpha=alpha)
+    base.trainable = False
+    freeze_batchnorm(base)
+
+    head = keras.Sequential([
+        keras.Input((base.output_shape[-1],)),
+        layers.Dropout(dropout, name="head_dropout"),
+        layers.Dense(num_classes, activation="softmax", dtype="float32", name="head_dense"),
+    ], name="head")
+
+    inputs = keras.Input((size, size, 3), name="image")
+    x = augmentation(inputs) if augmentation is not None else inputs
+    x = Preprocess(spec.preprocess, name="preprocess")(x)
+    x = base(x, training=False)
+    pooled = layers.GlobalAveragePooling2D(name="pool")(x)
+    outputs = head(pooled)
+    model = keras.Model(inputs, outputs, name=name or f"{spec.name.lower()}_transfer")
+    features = keras.Model(inputs, pooled, name=f"{model.name}_features")
+    return TransferModel(model=model, base=base, features=features, head=head, backbone=spec)
+
+
+def freeze_batchnorm(model: keras.Model) -> int:
+    """Set every BatchNormalization layer (at any depth) to ``trainable=False``.
+
+    In Keras 3 a BatchNormalization layer with ``trainable=False`` runs in
+    inference mode: its moving mean and variance stay as they were learned on
+    ImageNet. Calling the base with ``training=False`` alone is not enough once
+    the base is unfrozen.
+
+    Args:
+        model: Any model or layer.
+
+    Returns:
+        How many BatchNormalization layers were frozen.
+    """
+    import keras
+
+    count = 0
+    for layer in _all_layers(model):
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.trainable = False
+            count += 1
+    return count
+
+
+def _all_layers(model: Any) -> list[Any]:
+    out = []
+    for layer in getattr(model, "layers", []):
+        out.append(layer)
+        out.extend(_all_layers(layer))
+    return out
+
+
+def unfreeze(base: keras.Model, from_layer: int | str | float = 0) -> int:
+    """Unfreeze the top of a backbone for fine-tuning, keeping BatchNorm frozen.
+
+    Layers before ``from_layer`` stay frozen; later ones train, except every
+    BatchNormalization layer, which stays frozen. Recompile the model
+    afterwards (with a low learning rate): Keras only picks up ``trainable``
+    changes when you compile.
+
+    Args:
+        base: The backbone (e.g. ``TransferModel.base``).
+        from_layer: First layer to train: an index (``100``), a layer name
+            (``"block_13_expand"``), or a fraction of the depth in (0, 1)
+            (``0.3``: train the top 30 %). Defaults to 0 (all layers).
+
+    Returns:
+        The number of layers (not counting BatchNorm) that now train.
+
+    Raises:
+        ValueError: Unknown layer name or out-of-range index/fraction.
+    """
+    n = len(base.layers)
+    if isinstance(from_layer, str):
+        names = [layer.name for layer in base.layers]
+        if from_layer not in names:
+            import difflib
+
+            close = difflib.get_close_matches(from_layer, names, n=3)
+            raise ValueError(f"{base.name} has no layer {from_layer!r}. Close names: {close}.")
+        start = names.index(from_layer)
+    elif isinstance(from_layer, float) and not float(from_layer).is_integer():
+        if not 0 < from_layer < 1:
+            raise ValueError(f"A fraction must be between 0 and 1, got {from_layer}.")
+        start = int(round(n * (1 - from_layer)))
+    else:
+        start = int(from_layer)
+        if not 0 <= start < n:
+            raise ValueError(f"{base.name} has {n} layers; from_layer must be in 0..{n - 1}, got {start}.")
+    base.trainable = True
+    for layer in base.layers[:start]:
+        layer.trainable = False
+    freeze_batchnorm(base)
+    import keras
+
+    return sum(1 for layer in base.layers[start:]
+               if layer.trainable and not isinstance(layer, keras.layers.BatchNormalization) and layer.weights)
+
+
+def trainable_summary(model: keras.Model) -> dict[str, int]:
+    """Count trainable and frozen parameters.
+
+    Args:
+        model: Any Keras model.
+
+    Returns:
+        ``{"trainable": n, "non_trainable": n, "total": n}``.
+    """
+    import numpy as np
+
+    trainable = int(sum(np.prod(w.shape) for w in model.trainable_weights))
+    frozen = int(sum(np.prod(w.shape) for w in model.non_trainable_weights))
+    return {"trainable": trainable, "non_trainable": frozen, "total": trainable + frozen}

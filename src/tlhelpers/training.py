@@ -7,13 +7,24 @@ notebooks.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
+    import tensorflow as tf
 
-__all__ = ["set_seed", "EpochTimer", "merge_histories"]
+    from tlhelpers.models import TransferModel
+
+__all__ = [
+    "set_seed",
+    "EpochTimer",
+    "merge_histories",
+    "TwoPhaseResult",
+    "fit_two_phase",
+    "setup_accelerator",
+]
 
 
 def set_seed(seed: int = 42) -> None:
@@ -82,3 +93,163 @@ def merge_histories(*histories: Any) -> dict[str, list[float]]:
         for k in keys:
             merged[k].extend(d.get(k, [float("nan")] * length))
     return merged
+
+
+def setup_accelerator(*, mixed_precision: bool = True, verbose: bool = True) -> tf.distribute.Strategy:
+    """Pick the distribution strategy for the hardware present and enable mixed precision on GPUs.
+
+    TPU: ``TPUStrategy``; several GPUs: ``MirroredStrategy``; otherwise the
+    default strategy. Mixed precision (``mixed_float16``) is switched on when
+    a GPU of compute capability 7.0 or newer is present (T4, V100, A100...);
+    TPUs get ``mixed_bfloat16``. Scale the global batch size by
+    ``strategy.num_replicas_in_sync``.
+
+    Args:
+        mixed_precision: Allow mixed precision. Defaults to True.
+        verbose: Print what was chosen. Defaults to True.
+
+    Returns:
+        The strategy; build and compile models inside ``strategy.scope()``.
+    """
+    import keras
+    import tensorflow as tf
+
+    policy = None
+    try:
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
+        tf.config.experimental_connect_to_cluster(resolver)
+        tf.tpu.experimental.initialize_tpu_system(resolver)
+        strategy: tf.distribute.Strategy = tf.distribute.TPUStrategy(resolver)
+        policy = "mixed_bfloat16"
+    except (ValueError, RuntimeError, tf.errors.NotFoundError):
+        gpus = tf.config.list_physical_devices("GPU")
+        strategy = tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
+        if gpus:
+            details = tf.config.experimental.get_device_details(gpus[0])
+            if details.get("compute_capability", (0, 0)) >= (7, 0):
+                policy = "mixed_float16"
+    if mixed_precision and policy:
+        keras.mixed_precision.set_global_policy(policy)
+    if verbose:
+        print(f"Strategy: {type(strategy).__name__}, replicas: {strategy.num_replicas_in_sync}, "
+              f"precision: {keras.mixed_precision.global_policy().name}")
+    return strategy
+
+
+@dataclasses.dataclass
+class TwoPhaseResult:
+    """What :func:`fit_two_phase` returns.
+
+    Attributes:
+        history: Metrics of both phases joined (``merge_histories``).
+        fine_tune_at: Number of head-training epochs (fine-tuning starts after it).
+        seconds: Wall time per phase: ``{"features": s, "head": s, "fine_tune": s}``.
+        kept_phase1: True when fine-tuning never beat the head-only validation
+            accuracy and the phase-1 weights were put back.
+    """
+
+    history: dict[str, list[float]]
+    fine_tune_at: int
+    seconds: dict[str, float]
+    kept_phase1: bool = False
+
+
+def fit_two_phase(
+    tm: TransferModel,
+    train_ds: tf.data.Dataset,
+    val_ds: tf.data.Dataset,
+    *,
+    head_epochs: int = 10,
+    fine_tune_epochs: int = 5,
+    unfreeze_from: int | str | float = 0.3,
+    head_lr: float = 1e-3,
+    fine_tune_lr: float = 1e-5,
+    cache_features: bool = True,
+    patience: int = 3,
+    checkpoint: str | None = None,
+    verbose: int = 2,
+) -> TwoPhaseResult:
+    """Train the head with the base frozen, then fine-tune the top of the base.
+
+    Phase 1 trains only the head. With ``cache_features`` (default), the frozen
+    base runs once over the training and validation images and the head
+    trains on those features (augmentation layers are inactive then). Phase 2
+    calls :func:`tlhelpers.models.unfreeze` (BatchNorm stays frozen),
+    recompiles with a lower, cosine-decaying learning rate, and trains the
+    whole model with early stopping (best weights restored); its epochs are
+    numbered after phase 1 so the curves join.
+
+    Args:
+        tm: From :func:`tlhelpers.models.build_transfer_model`.
+        train_ds: Batched ``(raw images, labels)`` for training.
+        val_ds: Batched ``(raw images, labels)`` for validation.
+        head_epochs: Epochs of phase 1. Defaults to 10.
+        fine_tune_epochs: Epochs of phase 2 (0 skips it). Defaults to 5.
+        unfreeze_from: Passed to ``unfreeze``. Defaults to 0.3 (top 30 %).
+        head_lr: Adam learning rate of phase 1. Defaults to 1e-3.
+        fine_tune_lr: Initial Adam learning rate of phase 2. Defaults to 1e-5.
+        cache_features: Train the head on cached features. Defaults to True.
+        patience: Early-stopping patience in phase 2. Defaults to 3.
+        checkpoint: Path (``.keras``) to save the best model of phase 2 to.
+            Defaults to None.
+        verbose: Keras verbosity. Defaults to 2.
+
+    Returns:
+        A :class:`TwoPhaseResult`.
+    """
+    import keras
+
+    from tlhelpers import features, models
+
+    seconds = {"features": 0.0, "head": 0.0, "fine_tune": 0.0}
+    metrics = ["accuracy"]
+    start = time.perf_counter()
+    if cache_features:
+        train_f = features.extract_features(tm.features, train_ds, desc="train features")
+        val_f = features.extract_features(tm.features, val_ds, desc="validation features")
+        seconds["features"] = time.perf_counter() - start
+        start = time.perf_counter()
+        tm.head.compile(keras.optimizers.Adam(head_lr), "sparse_categorical_crossentropy", metrics=metrics)
+        batch = _batch_size(train_ds)
+        head_hist = tm.head.fit(train_f.features, train_f.labels, validation_data=(val_f.features, val_f.labels),
+                                epochs=head_epochs, batch_size=batch, verbose=verbose)
+    else:
+        tm.model.compile(keras.optimizers.Adam(head_lr), "sparse_categorical_crossentropy", metrics=metrics)
+        head_hist = tm.model.fit(train_ds, validation_data=val_ds, epochs=head_epochs, verbose=verbose)
+    seconds["head"] = time.perf_counter() - start
+    histories: list[Any] = [head_hist]
+    kept_phase1 = False
+
+    if fine_tune_epochs > 0:
+        phase1_acc = max(head_hist.history.get("val_accuracy", [0.0]))
+        phase1_weights = tm.model.get_weights()
+        start = time.perf_counter()
+        models.unfreeze(tm.base, unfreeze_from)
+        steps = max(1, int(train_ds.cardinality())) * fine_tune_epochs
+        schedule = keras.optimizers.schedules.CosineDecay(fine_tune_lr, decay_steps=steps, alpha=0.1)
+        tm.model.compile(keras.optimizers.Adam(schedule), "sparse_categorical_crossentropy", metrics=metrics)
+        callbacks: list[Any] = [keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=patience,
+                                                              restore_best_weights=True)]
+        if checkpoint:
+            callbacks.append(keras.callbacks.ModelCheckpoint(checkpoint, monitor="val_accuracy",
+                                                             save_best_only=True))
+        ft_hist = tm.model.fit(train_ds, validation_data=val_ds, epochs=head_epochs + fine_tune_epochs,
+                               initial_epoch=head_epochs, callbacks=callbacks, verbose=verbose)
+        histories.append(ft_hist)
+        if max(ft_hist.history.get("val_accuracy", [0.0])) < phase1_acc:
+            tm.model.set_weights(phase1_weights)  # fine-tuning hurt: keep the head-only model
+            kept_phase1 = True
+            print(f"Fine-tuning never beat the head-only validation accuracy ({phase1_acc:.4f}); "
+                  "kept the phase-1 weights.")
+        seconds["fine_tune"] = time.perf_counter() - start
+    return TwoPhaseResult(history=merge_histories(*histories), fine_tune_at=head_epochs,
+                          seconds={k: round(v, 2) for k, v in seconds.items()}, kept_phase1=kept_phase1)
+
+
+def _batch_size(ds: Any) -> int:
+    """Return the batch size of a batched dataset (32 when it cannot be read)."""
+    try:
+        x, _ = next(iter(ds.take(1)))
+        return int(x.shape[0]) or 32
+    except (StopIteration, TypeError, AttributeError):
+        return 32

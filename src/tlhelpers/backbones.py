@@ -1,0 +1,290 @@
+"""Registry of ``keras.applications`` backbones, their preprocessing and their weights.
+
+What belongs here: everything that differs from one pretrained network to the
+next: how to construct it, which ``preprocess_input`` it expects, its native
+input size, where its ImageNet weights live (online and offline). Models built
+from these live in :mod:`tlhelpers.models`.
+
+Preprocessing "modes" (what ``keras.applications.<net>.preprocess_input`` does):
+
+* ``caffe``: RGB to BGR, subtract the ImageNet channel means (VGG16, ResNet50).
+* ``tf``: scale 0..255 to -1..1 (MobileNetV2, InceptionV3, Xception, ResNetV2).
+* ``torch``: scale to 0..1, normalise by ImageNet mean and std (DenseNet).
+* ``none``: the network rescales inside itself and expects 0..255
+  (EfficientNet, EfficientNetV2, MobileNetV3, ConvNeXt).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tlhelpers import config
+
+if TYPE_CHECKING:  # pragma: no cover
+    import keras
+
+__all__ = [
+    "Backbone",
+    "REGISTRY",
+    "get",
+    "names",
+    "weights_cache_dirs",
+    "resolve_weights",
+    "build_base",
+    "register",
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class Backbone:
+    """How to build one pretrained network.
+
+    Attributes:
+        name: Registry name, e.g. ``"MobileNetV2"``.
+        constructor: Attribute of ``keras.applications`` that builds it.
+        module: Submodule of ``keras.applications`` holding its ``preprocess_input``.
+        preprocess: Preprocessing mode: ``caffe``, ``tf``, ``torch`` or ``none``.
+        input_size: Native input side length in pixels.
+        min_size: Smallest input side the architecture accepts.
+        note: One line about the network.
+        weights_file: File name of the no-top ImageNet weights in the Keras
+            cache (``{alpha}`` and ``{size}`` are filled in), or None.
+        kwargs: Extra constructor arguments.
+    """
+
+    name: str
+    constructor: str
+    module: str
+    preprocess: str
+    input_size: int
+    min_size: int
+    note: str
+    weights_file: str | None = None
+    kwargs: tuple[tuple[str, Any], ...] = ()
+
+    def preprocess_input(self) -> Any:
+        """Return the official ``keras.applications.<module>.preprocess_input`` function."""
+        import keras
+
+        return getattr(keras.applications, self.module).preprocess_input
+
+    def weights_filename(self, alpha: float = 1.0, size: int | None = None) -> str | None:
+        """Return the Keras cache file name of the no-top ImageNet weights.
+
+        Args:
+            alpha: Width multiplier (MobileNets). Defaults to 1.0.
+            size: Input size (MobileNetV2 has one file per size). Defaults to
+                the native size.
+
+        Returns:
+            The file name, or None when unknown.
+        """
+        if self.weights_file is None:
+            return None
+        return self.weights_file.format(alpha=float(alpha), size=size or self.input_size)
+
+
+def _b(name: str, constructor: str, module: str, preprocess: str, size: int, min_size: int, note: str,
+       weights_file: str | None, **kwargs: Any) -> Backbone:
+    return Backbone(name, constructor, module, preprocess, size, min_size, note, weights_file,
+                    tuple(sorted(kwargs.items())))
+
+
+REGISTRY: dict[str, Backbone] = {b.name: b for b in [
+    _b("VGG16", "VGG16", "vgg16", "caffe", 224, 32, "2014, 14.7 M conv params: simple and heavy; the classic baseline.",
+       "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"),
+    _b("ResNet50", "ResNet50", "resnet50", "caffe", 224, 32, "2015 residual network, 23.6 M params.",
+       "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"),
+    _b("ResNet101V2", "ResNet101V2", "resnet_v2", "tf", 224, 32, "Deeper pre-activation ResNet, 42.6 M params.",
+       "resnet101v2_weights_tf_dim_ordering_tf_kernels_notop.h5"),
+    _b("InceptionV3", "InceptionV3", "inception_v3", "tf", 299, 75, "GoogLeNet family, 21.8 M params, native 299 px.",
+       "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5"),
+    _b("Xception", "Xception", "xception", "tf", 299, 71, "Depthwise-separable Inception, 20.9 M params, 299 px.",
+       "xception_weights_tf_dim_ordering_tf_kernels_notop.h5"),
+    _b("DenseNet121", "DenseNet121", "densenet", "torch", 224, 32, "DenseNet, 7.0 M params, torch-style input.",
+       "densenet121_weights_tf_dim_ordering_tf_kernels_notop.h5"),
+    _b("MobileNetV2", "MobileNetV2", "mobilenet_v2", "tf", 224, 32,
+       "Mobile-sized (alpha 1.0: 2.3 M params; alpha 0.35: 0.4 M); fast on CPUs.",
+       "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_{alpha}_{size}_no_top.h5"),
+    _b("MobileNetV3Small", "MobileNetV3Small", "mobilenet_v3", "none", 224, 32,
+       "Tiny and fast (0.9 M params); rescales inside the model.",
+       "weights_mobilenet_v3_small_224_{alpha}_float_no_top_v2.h5", include_preprocessing=True),
+    _b("MobileNetV3Large", "MobileNetV3Large", "mobilenet_v3", "none", 224, 32,
+       "Mobile-sized (3.0 M params); rescales inside the model.",
+       "weights_mobilenet_v3_large_224_{alpha}_float_no_top_v2.h5", include_preprocessing=True),
+    _b("EfficientNetB0", "EfficientNetB0", "efficientnet", "none", 224, 32,
+       "4.0 M params; expects 0..255 and rescales inside the model.", "efficientnetb0_notop.h5"),
+    _b("EfficientNetB1", "EfficientNetB1", "efficientnet", "none", 240, 32, "6.6 M params, native 240 px.",
+       "efficientnetb1_notop.h5"),
+    _b("EfficientNetB2", "EfficientNetB2", "efficientnet", "none", 260, 32, "7.8 M params, native 260 px.",
+       "efficientnetb2_notop.h5"),
+    _b("EfficientNetB3", "EfficientNetB3", "efficientnet", "none", 300, 32, "10.8 M params, native 300 px.",
+       "efficientnetb3_notop.h5"),
+    _b("EfficientNetV2B0", "EfficientNetV2B0", "efficientnet_v2", "none", 224, 32,
+       "2021, 5.9 M params, faster training than EfficientNet; rescales inside.", "efficientnetv2-b0_notop.h5",
+       include_preprocessing=True),
+    _b("ConvNeXtTiny", "ConvNeXtTiny", "convnext", "none", 224, 32,
+       "2022 modernised ConvNet, 27.8 M params; strong accuracy, slow on CPU.", "convnext_tiny_notop.h5",
+       include_preprocessing=True),
+]}
+
+
+def names() -> list[str]:
+    """Return the registered backbone names, sorted."""
+    return sorted(REGISTRY)
+
+
+def register(backbone: Backbone, *, replace: bool = False) -> None:
+    """Add a backbone to the registry.
+
+    Args:
+        backbone: Its description.
+        replace: Allow replacing an existing entry. Defaults to False.
+
+    Raises:
+        ValueError: The name exists and ``replace`` is False.
+    """
+    if backbone.name in REGISTRY and not replace:
+        raise ValueError(f"A backbone named {backbone.name!r} is registered already; pass replace=True.")
+    REGISTRY[backbone.name] = backbone
+
+
+def get(name: str | Backbone) -> Backbone:
+    """Look a backbone up by name (case-insensitive).
+
+    Args:
+        name: Registry name, or a :class:`Backbone` (returned as is).
+
+    Returns:
+        The :class:`Backbone`.
+
+    Raises:
+        KeyError: Unknown name; the message lists the known names and the
+            closest match.
+    """
+    if isinstance(name, Backbone):
+        return name
+    by_lower = {k.lower(): v for k, v in REGISTRY.items()}
+    if str(name).lower() in by_lower:
+        return by_lower[str(name).lower()]
+    close = difflib.get_close_matches(str(name).lower(), list(by_lower), n=1, cutoff=0.5)
+    hint = f" Did you mean {by_lower[close[0]].name!r}?" if close else ""
+    raise KeyError(f"Unknown backbone {name!r}.{hint} Known backbones: {', '.join(names())}. "
+                   "To use another network, see tlhelpers.backbones.register.")
+
+
+def weights_cache_dirs() -> list[Path]:
+    """Return the folders searched for ImageNet weight files, in order.
+
+    ``$KERAS_HOME/models``, ``~/.keras/models``, ``<cache root>/keras/models``
+    and the offline assets' ``keras/models``.
+    """
+    dirs = []
+    if os.environ.get("KERAS_HOME"):
+        dirs.append(Path(os.environ["KERAS_HOME"]) / "models")
+    dirs.append(Path.home() / ".keras" / "models")
+    dirs.append(config.cache_root() / "keras" / "models")
+    assets = config.assets_dir()
+    if assets is not None:
+        dirs.append(assets / "keras" / "models")
+    return dirs
+
+
+def resolve_weights(backbone: str | Backbone, *, alpha: float = 1.0, image_size: int | None = None,
+                    weights: str | None = "auto") -> str | None:
+    """Decide which weights to load: a cached file, a download, or random.
+
+    Args:
+        backbone: Name or :class:`Backbone`.
+        alpha: Width multiplier (MobileNets). Defaults to 1.0.
+        image_size: Input size (picks MobileNetV2's per-size file). Defaults
+            to the native size.
+        weights: ``"auto"`` (default): the cached ImageNet file if present,
+            else ``"imagenet"`` (download) in full mode, else random weights
+            (None) in smoke mode, with a warning. ``"imagenet"``, None or a
+            file path are passed through.
+
+    Returns:
+        A file path, ``"imagenet"`` or None.
+    """
+    spec = get(backbone)
+    if weights != "auto":
+        return weights
+    size = image_size if image_size in (96, 128, 160, 192, 224) else 224  # MobileNetV2 has one file per size
+    filename = spec.weights_filename(alpha, size)
+    if filename:
+        for folder in weights_cache_dirs():
+            if (folder / filename).is_file():
+                return str(folder / filename)
+    if config.smoke_mode():
+        warnings.warn(f"Smoke mode: no offline ImageNet weights for {spec.name} (alpha={alpha}) found in "
+                      f"{', '.join(str(d) for d in weights_cache_dirs())}; using RANDOM weights. Accuracy "
+                      "numbers of this run mean nothing.", stacklevel=2)
+        print(f"NOTICE: {spec.name} uses RANDOM weights (smoke mode, no offline weight file).")
+        return None
+    return "imagenet"
+
+
+def build_base(
+    backbone: str | Backbone,
+    *,
+    image_size: int | None = None,
+    weights: str | None = "auto",
+    alpha: float | None = None,
+    pooling: str | None = None,
+) -> keras.Model:
+    """Construct a backbone without its classification top.
+
+    Args:
+        backbone: Name or :class:`Backbone`.
+        image_size: Input side length; defaults to the native size.
+        weights: See :func:`resolve_weights`. Defaults to ``"auto"``.
+        alpha: Width multiplier for MobileNets (None: the network's default).
+        pooling: ``None``, ``"avg"`` or ``"max"``. Defaults to None
+            (a 4-D feature map).
+
+    Returns:
+        The base model, expecting input preprocessed as ``spec.preprocess`` says.
+
+    Raises:
+        ValueError: ``image_size`` is below the architecture's minimum.
+        RuntimeError: The weights could not be downloaded; says how to get
+            them offline.
+    """
+    import keras
+
+    spec = get(backbone)
+    size = image_size or spec.input_size
+    if size < spec.min_size:
+        raise ValueError(f"{spec.name} needs images of at least {spec.min_size} px, got {size}.")
+    kwargs = dict(spec.kwargs)
+    if alpha is not None:
+        if "alpha" not in _constructor_params(spec):
+            raise ValueError(f"{spec.name} has no width multiplier (alpha); only MobileNets do.")
+        kwargs["alpha"] = alpha
+    resolved = resolve_weights(spec, alpha=alpha or 1.0, image_size=size, weights=weights)
+    ctor = getattr(keras.applications, spec.constructor)
+    try:
+        return ctor(include_top=False, weights=resolved, input_shape=(size, size, 3), pooling=pooling, **kwargs)
+    except Exception as exc:  # noqa: BLE001 - turn download failures into instructions
+        if resolved == "imagenet" and ("URL" in str(exc) or "fetch" in str(exc).lower() or isinstance(exc, OSError)):
+            raise RuntimeError(
+                f"Could not download the ImageNet weights of {spec.name} ({exc}). Without network, put "
+                f"{spec.weights_filename(alpha or 1.0, size)!r} into one of "
+                f"{', '.join(str(d) for d in weights_cache_dirs())}, run 'tlh prefetch' where there is network, "
+                "or set TLH_SMOKE=1 to use random weights."
+            ) from exc
+        raise
+
+
+def _constructor_params(spec: Backbone) -> set[str]:
+    import inspect
+
+    import keras
+
+    return set(inspect.signature(getattr(keras.applications, spec.constructor)).parameters)
