@@ -215,9 +215,9 @@ def resolve_weights(backbone: str | Backbone, *, alpha: float = 1.0, image_size:
     spec = get(backbone)
     if weights != "auto":
         return weights
-    size = image_size if image_size in (96, 128, 160, 192, 224) else 224  # MobileNetV2 has one file per size
-    filename = spec.weights_filename(alpha, size)
-    if filename:
+    # MobileNetV2 has one file per input size; conv weights fit any size, so the 224 px file also serves.
+    candidates = [spec.weights_filename(alpha, image_size), spec.weights_filename(alpha, 224)]
+    for filename in dict.fromkeys(c for c in candidates if c):
         for folder in weights_cache_dirs():
             if (folder / filename).is_file():
                 return str(folder / filename)

@@ -60,8 +60,10 @@ class LessonSettings:
         batch_size: Global batch size.
         epochs: Epochs of the first (or only) training phase.
         fine_tune_epochs: Epochs of the fine-tuning phase (0 if none).
-        train_examples: How many training examples to use (None: all).
-        val_examples: How many validation examples to use (None: all).
+        train_examples: How many training examples to use (None: all); for
+            folder datasets, per class.
+        val_examples: How many validation examples to use (None: all); for
+            folder datasets, per class.
         test_examples: How many test examples to use (None: all).
         source: Where the data comes from in this mode, in words.
         extra: Lesson-specific values (a read-only mapping).
@@ -101,6 +103,21 @@ _LESSONS: dict[str, dict[str, LessonSettings]] = {
             mode="smoke", image_size=32, batch_size=32, epochs=2,
             train_examples=320, val_examples=64, test_examples=128,
             source="tfds.testing.mock_data: random CIFAR-10-shaped images, offline",
+        ),
+    },
+    "03": {
+        "full": LessonSettings(
+            mode="full", image_size=160, batch_size=32, epochs=10, fine_tune_epochs=10,
+            source="cats_and_dogs_filtered (2,000 train / 1,000 validation photos), downloaded",
+            extra=(("backbone", "VGG16"), ("alpha", None), ("unfreeze_from", "block5_conv1"),
+                   ("head_lr", 1e-3), ("fine_tune_lr", 1e-5)),
+        ),
+        "smoke": LessonSettings(
+            mode="smoke", image_size=96, batch_size=32, epochs=3, fine_tune_epochs=1,
+            train_examples=60, val_examples=40,
+            source="cats_and_dogs_filtered from the offline assets (or generated images), 60/40 per class",
+            extra=(("backbone", "MobileNetV2"), ("alpha", 0.35), ("unfreeze_from", 100),
+                   ("head_lr", 1e-3), ("fine_tune_lr", 1e-5)),
         ),
     },
 }

@@ -18,6 +18,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from tlhelpers import config
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -30,7 +32,12 @@ __all__ = [
     "take_examples",
     "dataset_bytes",
     "image_folder",
+    "CATS_AND_DOGS_URL",
+    "get_cats_and_dogs",
+    "make_synthetic_folder",
 ]
+
+CATS_AND_DOGS_URL = "https://storage.googleapis.com/mledu-datasets/cats_and_dogs_filtered.zip"
 
 _LABEL_NAMES = {
     "cifar10": ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"),
@@ -248,3 +255,71 @@ def image_folder(
         ds = ds.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size).map(lambda x, y: (tf.cast(x, tf.float32), y), num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE), class_names
+
+
+def make_synthetic_folder(root: str | os.PathLike, *, classes: tuple[str, ...] = ("cats", "dogs"),
+                          per_class: int = 40, size: int = 64, seed: int = 0) -> Path:
+    """Write a small class-per-folder image tree of generated JPEGs (offline stand-in data).
+
+    Each class gets its own dominant colour plus noise, so a model can learn it.
+
+    Args:
+        root: Folder to create (``root/<split>/<class>/*.jpg`` for ``train`` and ``validation``).
+        classes: Class names. Defaults to ``("cats", "dogs")``.
+        per_class: Images per class and split. Defaults to 40.
+        size: Image side length. Defaults to 64.
+        seed: Random seed. Defaults to 0.
+
+    Returns:
+        ``root``.
+    """
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    root = Path(root)
+    for split in ("train", "validation"):
+        for c, name in enumerate(classes):
+            folder = root / split / name
+            folder.mkdir(parents=True, exist_ok=True)
+            base = np.zeros(3)
+            base[c % 3] = 170
+            for i in range(per_class):
+                pixels = np.clip(base + rng.normal(40, 50, (size, size, 3)), 0, 255).astype(np.uint8)
+                Image.fromarray(pixels).save(folder / f"{name}.{i}.jpg", quality=90)
+    return root
+
+
+def get_cats_and_dogs() -> Path:
+    """Return the ``cats_and_dogs_filtered`` folder (``train/`` and ``validation/``, classes cats and dogs).
+
+    Full mode: downloaded once (68 MB) into ``<cache root>/datasets``. Smoke
+    mode: the real photos from the offline assets when present, otherwise a
+    small generated stand-in (coloured noise, clearly not photos).
+
+    Returns:
+        The folder holding ``train`` and ``validation``.
+    """
+    if config.smoke_mode():
+        assets = config.assets_dir()
+        if assets is not None and (assets / "cats_and_dogs_filtered" / "train").is_dir():
+            return assets / "cats_and_dogs_filtered"
+        target = config.cache_root() / "synthetic" / "cats_and_dogs"
+        if not (target / "validation").is_dir():
+            print("Smoke mode without offline assets: generating a stand-in image folder.")
+            make_synthetic_folder(target)
+        return target
+    import keras
+
+    dest = config.cache_root() / "datasets"
+    dest.mkdir(parents=True, exist_ok=True)
+    try:
+        path = keras.utils.get_file("cats_and_dogs_filtered.zip", CATS_AND_DOGS_URL, cache_dir=str(dest),
+                                    cache_subdir="", extract=True)
+    except Exception as exc:  # noqa: BLE001
+        raise RuntimeError(f"Could not download {CATS_AND_DOGS_URL} ({exc}). Offline, unzip it yourself into "
+                           f"{dest} or set TLH_SMOKE=1 to use the offline assets.") from exc
+    path = Path(path)
+    for cand in (path, path / "cats_and_dogs_filtered", dest / "cats_and_dogs_filtered"):
+        if (cand / "train").is_dir():
+            return cand
+    raise RuntimeError(f"Downloaded archive has no train/ folder under {path}.")

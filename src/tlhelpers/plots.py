@@ -82,6 +82,7 @@ def plot_history(
         ``(figure, axes)``.
     """
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     if not (isinstance(histories, Mapping) and all(
             hasattr(h, "history") or isinstance(h, Mapping) for h in histories.values())):
@@ -106,6 +107,7 @@ def plot_history(
                         label=f"{label}validation")
         if fine_tune_at is not None:
             ax.axvline(fine_tune_at + 0.5, color="gray", linestyle=":", label="start fine-tuning")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("epoch")
         ax.set_title(metric)
         ax.legend(fontsize="small")

@@ -215,13 +215,14 @@ def fit_two_phase(
                                 epochs=head_epochs, batch_size=batch, verbose=verbose)
     else:
         tm.model.compile(keras.optimizers.Adam(head_lr), "sparse_categorical_crossentropy", metrics=metrics)
-        head_hist = tm.model.fit(train_ds, validation_data=val_ds, epochs=head_epochs, verbose=verbose)
+        head_hist = tm.model.fit(train_ds, validation_data=val_ds, epochs=head_epochs, verbose=verbose,
+                                 shuffle=False)  # the dataset shuffles itself
     seconds["head"] = time.perf_counter() - start
     histories: list[Any] = [head_hist]
     kept_phase1 = False
 
     if fine_tune_epochs > 0:
-        phase1_acc = max(head_hist.history.get("val_accuracy", [0.0]))
+        phase1_acc = head_hist.history.get("val_accuracy", [0.0])[-1]  # the weights we hold now
         phase1_weights = tm.model.get_weights()
         start = time.perf_counter()
         models.unfreeze(tm.base, unfreeze_from)
@@ -234,10 +235,10 @@ def fit_two_phase(
             callbacks.append(keras.callbacks.ModelCheckpoint(checkpoint, monitor="val_accuracy",
                                                              save_best_only=True))
         ft_hist = tm.model.fit(train_ds, validation_data=val_ds, epochs=head_epochs + fine_tune_epochs,
-                               initial_epoch=head_epochs, callbacks=callbacks, verbose=verbose)
+                               initial_epoch=head_epochs, callbacks=callbacks, verbose=verbose, shuffle=False)
         histories.append(ft_hist)
-        if max(ft_hist.history.get("val_accuracy", [0.0])) < phase1_acc:
-            tm.model.set_weights(phase1_weights)  # fine-tuning hurt: keep the head-only model
+        if max(ft_hist.history.get("val_accuracy", [0.0])) < phase1_acc:  # best epoch was restored
+            tm.model.set_weights(phase1_weights)  # fine-tuning did not help: keep the head-only model
             kept_phase1 = True
             print(f"Fine-tuning never beat the head-only validation accuracy ({phase1_acc:.4f}); "
                   "kept the phase-1 weights.")
