@@ -1,3 +1,4 @@
+import json
 import warnings
 
 import keras
@@ -92,3 +93,39 @@ def test_build_base_errors_are_clear():
         backbones.build_base("InceptionV3", image_size=40, weights=None)
     with pytest.raises(ValueError, match="only MobileNets"):
         backbones.build_base("VGG16", image_size=32, weights=None, alpha=0.5)
+
+
+def test_decode_imagenet_offline_falls_back_to_indices(monkeypatch, tmp_path):
+    monkeypatch.setenv("TLH_SMOKE", "1")
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    monkeypatch.setenv("TLH_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("TLH_ASSETS_DIR", str(tmp_path / "none"))
+    monkeypatch.setattr(backbones.Path, "home", lambda: tmp_path)
+    probs = np.zeros((2, 1000), np.float32)
+    probs[0, 281], probs[0, 3], probs[1, 999] = 0.7, 0.2, 0.9
+    out = backbones.decode_imagenet(probs, top=2)
+    assert out[0] == [("class_281", pytest.approx(0.7)), ("class_3", pytest.approx(0.2))]
+    assert out[1][0] == ("class_999", pytest.approx(0.9))
+
+
+def test_decode_imagenet_uses_cached_class_names(monkeypatch, tmp_path):
+    monkeypatch.setenv("TLH_SMOKE", "1")
+    cache = tmp_path / "cache"
+    (cache / "keras" / "models").mkdir(parents=True)
+    index = {str(i): [f"n{i:08d}", f"label{i}"] for i in range(1000)}
+    index["281"] = ["n02123045", "tabby"]
+    (cache / "keras" / "models" / "imagenet_class_index.json").write_text(json.dumps(index))
+    monkeypatch.setenv("TLH_CACHE_DIR", str(cache))
+    probs = np.full((1, 1000), 1e-4, np.float32)
+    probs[0, 281] = 0.9
+    assert backbones.decode_imagenet(probs, top=1) == [[("tabby", pytest.approx(0.9))]]
+    with pytest.raises(ValueError, match=r"\[N, 1000\]"):
+        backbones.decode_imagenet(np.zeros((1, 10)))
+
+
+def test_imagenet_classifier_smoke_has_1000_classes(monkeypatch):
+    monkeypatch.setenv("TLH_SMOKE", "1")
+    model = backbones.imagenet_classifier("MobileNetV3Small")
+    assert model.output_shape == (None, 1000)
+    probs = model.predict(np.full((1, 224, 224, 3), 128, np.float32), verbose=0)
+    np.testing.assert_allclose(probs.sum(), 1.0, rtol=1e-4)

@@ -23,6 +23,8 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from tlhelpers import config
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -37,6 +39,8 @@ __all__ = [
     "resolve_weights",
     "build_base",
     "register",
+    "imagenet_classifier",
+    "decode_imagenet",
 ]
 
 
@@ -280,6 +284,84 @@ def build_base(
                 "or set TLH_SMOKE=1 to use random weights."
             ) from exc
         raise
+
+
+def imagenet_classifier(backbone: str | Backbone, *, alpha: float | None = None) -> keras.Model:
+    """Construct a complete ImageNet classifier (with its 1000-class top) at its native size.
+
+    Full mode loads the ImageNet weights (downloaded once). Smoke mode uses
+    random weights, with a notice, unless the file is cached: its predictions
+    then mean nothing, but every cell runs.
+
+    Args:
+        backbone: Name or :class:`Backbone`.
+        alpha: Width multiplier for MobileNets. Defaults to the network's default.
+
+    Returns:
+        The model; it expects ``spec.input_size`` images preprocessed as
+        ``spec.preprocess`` says (EfficientNet and friends: raw 0..255).
+    """
+    import keras
+
+    spec = get(backbone)
+    kwargs = dict(spec.kwargs)
+    if alpha is not None:
+        kwargs["alpha"] = alpha
+    weights: str | None = "imagenet"
+    if config.smoke_mode():
+        top_file = (spec.weights_filename(alpha or 1.0, spec.input_size) or "").replace("_no_top", "").replace(
+            "_notop", "")
+        cached = [d / top_file for d in weights_cache_dirs() if top_file and (d / top_file).is_file()]
+        weights = str(cached[0]) if cached else None
+        if weights is None:
+            print(f"NOTICE: {spec.name} classifier uses RANDOM weights (smoke mode): its predictions mean nothing.")
+    ctor = getattr(keras.applications, spec.constructor)
+    return ctor(include_top=True, weights=weights, input_shape=(spec.input_size, spec.input_size, 3), **kwargs)
+
+
+_CLASS_INDEX_FILE = "imagenet_class_index.json"
+
+
+def decode_imagenet(probs: Any, top: int = 5) -> list[list[tuple[str, float]]]:
+    """Turn ImageNet class probabilities into readable ``(label, probability)`` lists.
+
+    The class names come from a cached ``imagenet_class_index.json`` (any
+    folder of :func:`weights_cache_dirs`), else from
+    ``keras.applications.imagenet_utils.decode_predictions``, which downloads
+    them once. In smoke mode nothing is downloaded: without the cached file,
+    labels fall back to ``"class_<index>"``.
+
+    Args:
+        probs: ``[N, 1000]`` probabilities.
+        top: How many classes per image. Defaults to 5.
+
+    Returns:
+        One list per image of ``(label, probability)``, most likely first.
+    """
+    import keras
+
+    probs = np.asarray(probs)
+    if probs.ndim != 2 or probs.shape[1] != 1000:
+        raise ValueError(f"Expected ImageNet probabilities of shape [N, 1000], got {probs.shape}.")
+    order = np.argsort(-probs, axis=1)[:, :top]
+    names = _imagenet_class_names()
+    if names is None and not config.smoke_mode():
+        decoded = keras.applications.imagenet_utils.decode_predictions(probs, top=top)  # downloads the names once
+        return [[(label, float(p)) for _, label, p in row] for row in decoded]
+    names = names or [f"class_{i}" for i in range(1000)]
+    return [[(names[i], float(row[i])) for i in idx] for row, idx in zip(probs, order, strict=True)]
+
+
+def _imagenet_class_names() -> list[str] | None:
+    """Read the 1000 ImageNet class names from a cached ``imagenet_class_index.json``, if any."""
+    import json
+
+    for folder in weights_cache_dirs():
+        path = folder / _CLASS_INDEX_FILE
+        if path.is_file():
+            index = json.loads(path.read_text(encoding="utf-8"))
+            return [index[str(i)][1] for i in range(1000)]
+    return None
 
 
 def _constructor_params(spec: Backbone) -> set[str]:

@@ -110,14 +110,29 @@ _LESSONS: dict[str, dict[str, LessonSettings]] = {
             mode="full", image_size=160, batch_size=32, epochs=10, fine_tune_epochs=10,
             source="cats_and_dogs_filtered (2,000 train / 1,000 validation photos), downloaded",
             extra=(("backbone", "VGG16"), ("alpha", None), ("unfreeze_from", "block5_conv1"),
-                   ("head_lr", 1e-3), ("fine_tune_lr", 1e-5)),
+                   ("head_lr", 1e-3), ("fine_tune_lr", 1e-5), ("classifier", "EfficientNetB0")),
         ),
         "smoke": LessonSettings(
             mode="smoke", image_size=96, batch_size=32, epochs=3, fine_tune_epochs=1,
             train_examples=60, val_examples=40,
             source="cats_and_dogs_filtered from the offline assets (or generated images), 60/40 per class",
             extra=(("backbone", "MobileNetV2"), ("alpha", 0.35), ("unfreeze_from", 100),
-                   ("head_lr", 1e-3), ("fine_tune_lr", 1e-5)),
+                   ("head_lr", 1e-3), ("fine_tune_lr", 1e-5), ("classifier", "EfficientNetB0")),
+        ),
+    },
+    "03-cifar10": {
+        "full": LessonSettings(
+            mode="full", image_size=224, batch_size=64, epochs=5, fine_tune_epochs=3,
+            source="CIFAR-10 from TensorFlow Datasets, resized per batch to 224 px",
+            extra=(("backbone", "EfficientNetB0"), ("unfreeze_from", 0.2), ("head_lr", 1e-3),
+                   ("fine_tune_lr", 1e-4)),
+        ),
+        "smoke": LessonSettings(
+            mode="smoke", image_size=32, batch_size=32, epochs=2, fine_tune_epochs=1,
+            train_examples=64, val_examples=32, test_examples=64,
+            source="tfds.testing.mock_data: random CIFAR-10-shaped images, offline",
+            extra=(("backbone", "EfficientNetB0"), ("unfreeze_from", 0.2), ("head_lr", 1e-3),
+                   ("fine_tune_lr", 1e-4)),
         ),
     },
 }
