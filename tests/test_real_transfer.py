@@ -8,7 +8,7 @@ import time
 import keras
 import pytest
 
-from tlhelpers import backbones, config, data, evaluate, models, training
+from tlhelpers import backbones, config, data, evaluate, features, models, tfhub, training
 
 WEIGHTS = "keras/models/mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top.h5"
 
@@ -54,3 +54,25 @@ def test_mobilenetv2_real_weights_frozen_then_fine_tuned(cats_dogs, monkeypatch)
     assert preds.accuracy >= 0.96
     assert all(not layer.trainable for layer in tm.base.layers
                if isinstance(layer, keras.layers.BatchNormalization))
+
+
+@pytest.mark.assets
+@pytest.mark.slow
+def test_real_hub_module_cached_features_reach_95_percent(cats_dogs, tmp_path):
+    """Cached features of the real TF-Hub-style MobileNetV2-0.35 SavedModel, head trained on them."""
+    train, val = cats_dogs
+    path = str(_asset(tfhub.SMOKE_ASSET))
+    keras.utils.set_random_seed(0)
+    tm = tfhub.build_hub_model(path, 2)
+    train_f = features.extract_features(tm.features, train, progress=False, cache_file=tmp_path / "train.npz")
+    val_f = features.extract_features(tm.features, val, progress=False)
+    assert len(train_f.labels) == 1999 and len(val_f.labels) == 1000
+    tm.head.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    tm.head.fit(train_f.features, train_f.labels, epochs=10, batch_size=32, verbose=0)
+    _, acc = tm.head.evaluate(val_f.features, val_f.labels, verbose=0)
+    # the head trained on cached features works unchanged on raw images inside the full model
+    end_to_end = evaluate.predict_dataset(tm.model, val, keep_images=0)
+    print(f"\nhub cached features: val acc {acc:.4f} (features {train_f.seconds + val_f.seconds:.0f}s); "
+          f"end-to-end {end_to_end.accuracy:.4f}")
+    assert acc >= 0.95
+    assert abs(end_to_end.accuracy - acc) < 1e-3

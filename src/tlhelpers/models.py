@@ -25,6 +25,7 @@ __all__ = [
     "Preprocess",
     "TransferModel",
     "build_transfer_model",
+    "build_head",
     "build_augmentation",
     "unfreeze",
     "freeze_batchnorm",
@@ -238,11 +239,7 @@ def build_transfer_model(
     base.trainable = False
     freeze_batchnorm(base)
 
-    head = keras.Sequential([
-        keras.Input((base.output_shape[-1],)),
-        layers.Dropout(dropout, name="head_dropout"),
-        layers.Dense(num_classes, activation="softmax", dtype="float32", name="head_dense"),
-    ], name="head")
+    head = build_head(base.output_shape[-1], num_classes, dropout=dropout)
 
     inputs = keras.Input((size, size, 3), name="image")
     x = augmentation(inputs) if augmentation is not None else inputs
@@ -253,6 +250,29 @@ def build_transfer_model(
     model = keras.Model(inputs, outputs, name=name or f"{spec.name.lower()}_transfer")
     features = keras.Model(inputs, pooled, name=f"{model.name}_features")
     return TransferModel(model=model, base=base, features=features, head=head, backbone=spec)
+
+
+def build_head(feature_dim: int, num_classes: int, *, dropout: float = 0.2) -> keras.Model:
+    """Build the new classification head: dropout, then a dense softmax layer.
+
+    Args:
+        feature_dim: Length of the feature vectors it receives.
+        num_classes: Number of classes (2 or more).
+        dropout: Dropout rate. Defaults to 0.2.
+
+    Returns:
+        A ``Sequential`` model named ``"head"`` (float32 output, also under mixed precision).
+    """
+    import keras
+    from keras import layers
+
+    if num_classes < 2:
+        raise ValueError(f"num_classes must be at least 2, got {num_classes}.")
+    return keras.Sequential([
+        keras.Input((int(feature_dim),)),
+        layers.Dropout(dropout, name="head_dropout"),
+        layers.Dense(num_classes, activation="softmax", dtype="float32", name="head_dense"),
+    ], name="head")
 
 
 def freeze_batchnorm(model: keras.Model) -> int:
