@@ -105,6 +105,46 @@ _LESSONS: dict[str, dict[str, LessonSettings]] = {
             source="tfds.testing.mock_data: random CIFAR-10-shaped images, offline",
         ),
     },
+    "02": {
+        "full": LessonSettings(
+            mode="full", image_size=96, batch_size=64, epochs=10,
+            source="CIFAR-10 from TensorFlow Datasets (45,000 train / 5,000 validation / 10,000 test)",
+            extra=(("handle", "resnet_v2_50"), ("head_lr", 1e-3), ("aug_passes", 3)),
+        ),
+        "smoke": LessonSettings(
+            mode="smoke", image_size=96, batch_size=32, epochs=3,
+            train_examples=128, val_examples=64, test_examples=64,
+            source="tfds.testing.mock_data: random CIFAR-10-shaped images, offline",
+            extra=(("handle", "resnet_v2_50"), ("head_lr", 1e-3), ("aug_passes", 2)),
+        ),
+    },
+    "02-folder": {
+        "full": LessonSettings(
+            mode="full", image_size=299, batch_size=32, epochs=10, fine_tune_epochs=2,
+            source="cats_and_dogs_filtered (2,000 train / 1,000 validation photos), downloaded",
+            extra=(("handle", "inception_v3"), ("head_lr", 1e-3), ("fine_tune_lr", 1e-5)),
+        ),
+        "smoke": LessonSettings(
+            mode="smoke", image_size=299, batch_size=32, epochs=3, fine_tune_epochs=1,
+            train_examples=60, val_examples=40,
+            source="cats_and_dogs_filtered from the offline assets (or generated images), 60/40 per class",
+            extra=(("handle", "inception_v3"), ("head_lr", 1e-3), ("fine_tune_lr", 1e-5)),
+        ),
+    },
+    "05": {
+        "full": LessonSettings(
+            mode="full", image_size=224, batch_size=32, epochs=10, fine_tune_epochs=5,
+            source="TensorFlow flower_photos (3,670 photos, 5 classes), downloaded",
+            extra=(("backbone", "MobileNetV2"), ("alpha", 1.0), ("unfreeze_from", 100), ("head_lr", 1e-3),
+                   ("fine_tune_lr", 1e-5), ("ratio", (0.8, 0.1, 0.1))),
+        ),
+        "smoke": LessonSettings(
+            mode="smoke", image_size=96, batch_size=16, epochs=3, fine_tune_epochs=1,
+            source="40 real photos per class of cats_and_dogs_filtered (offline assets) or generated images",
+            extra=(("backbone", "MobileNetV2"), ("alpha", 0.35), ("unfreeze_from", 100), ("head_lr", 1e-3),
+                   ("fine_tune_lr", 1e-5), ("ratio", (0.6, 0.2, 0.2))),
+        ),
+    },
     "03": {
         "full": LessonSettings(
             mode="full", image_size=160, batch_size=32, epochs=10, fine_tune_epochs=10,

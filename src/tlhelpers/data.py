@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -34,9 +35,11 @@ __all__ = [
     "image_folder",
     "CATS_AND_DOGS_URL",
     "get_cats_and_dogs",
+    "get_flower_photos",
     "make_synthetic_folder",
 ]
 
+FLOWER_PHOTOS_URL = "https://storage.googleapis.com/download.tensorflow.org/example_images/flower_photos.tgz"
 CATS_AND_DOGS_URL = "https://storage.googleapis.com/mledu-datasets/cats_and_dogs_filtered.zip"
 
 _LABEL_NAMES = {
@@ -209,8 +212,12 @@ def image_folder(
     shuffle: bool = False,
     seed: int = 42,
     limit_per_class: int | None = None,
+    all_files: bool = False,
 ) -> tuple[tf.data.Dataset, list[str]]:
     """Load a class-per-folder image tree as batches of raw 0..255 images.
+
+    For your own, possibly messy, folders use :mod:`tlhelpers.folders` first:
+    it checks every file and writes a clean split this function can load.
 
     Args:
         directory: Folder with one subfolder per class.
@@ -220,6 +227,9 @@ def image_folder(
         seed: Shuffle seed. Defaults to 42.
         limit_per_class: Keep only the first N files (sorted by name) of each
             class. Defaults to None (all).
+        all_files: Load every non-hidden file, whatever its extension (for
+            trees already checked by :mod:`tlhelpers.folders`). Defaults to
+            False (only .jpg, .jpeg, .png, .bmp and .gif files).
 
     Returns:
         ``(dataset of (float32 images, int labels), class names)``, cached and prefetched.
@@ -239,7 +249,8 @@ def image_folder(
     paths: list[str] = []
     labels: list[int] = []
     for idx, name in enumerate(class_names):
-        files = sorted(str(p) for p in (root / name).iterdir() if p.suffix.lower() in exts)
+        files = sorted(str(p) for p in (root / name).iterdir()
+                       if p.is_file() and (p.suffix.lower() in exts or (all_files and not p.name.startswith("."))))
         files = files[:limit_per_class] if limit_per_class else files
         paths += files
         labels += [idx] * len(files)
@@ -323,3 +334,51 @@ def get_cats_and_dogs() -> Path:
         if (cand / "train").is_dir():
             return cand
     raise RuntimeError(f"Downloaded archive has no train/ folder under {path}.")
+
+
+def get_flower_photos(*, smoke_per_class: int = 40) -> Path:
+    """Return a class-per-folder tree of photos for lesson 05 ("your own folder").
+
+    Full mode: TensorFlow's ``flower_photos`` (3,670 photos of 5 flower kinds,
+    218 MB), downloaded once into ``<cache root>/datasets``. Smoke mode: a copy
+    of the first ``smoke_per_class`` real photos per class of
+    ``cats_and_dogs_filtered/train`` from the offline assets, else generated
+    images; either way a fresh folder you may look at and modify.
+
+    Args:
+        smoke_per_class: Photos per class in smoke mode. Defaults to 40.
+
+    Returns:
+        The folder holding one subfolder per class (and nothing else).
+    """
+    if config.smoke_mode():
+        from tlhelpers import folders
+
+        target = config.cache_root() / "smoke" / f"my_photos_{smoke_per_class}"
+        if not target.is_dir():
+            assets = config.assets_dir()
+            source = assets / "cats_and_dogs_filtered" / "train" if assets is not None else None
+            if source is not None and source.is_dir():
+                print(f"Smoke mode: using {smoke_per_class} real photos per class of cats_and_dogs_filtered "
+                      "(offline assets) instead of flower_photos.")
+                folders.sample_folder(source, target, per_class=smoke_per_class)
+            else:
+                print("Smoke mode without offline assets: generating a stand-in image folder.")
+                make_synthetic_folder(target.with_name(target.name + "_gen"), per_class=smoke_per_class)
+                shutil.copytree(target.with_name(target.name + "_gen") / "train", target)
+        return target
+    import keras
+
+    dest = config.cache_root() / "datasets"
+    dest.mkdir(parents=True, exist_ok=True)
+    try:
+        path = Path(keras.utils.get_file("flower_photos.tgz", FLOWER_PHOTOS_URL, cache_dir=str(dest),
+                                         cache_subdir="", extract=True))
+    except Exception as exc:  # noqa: BLE001
+        raise RuntimeError(f"Could not download {FLOWER_PHOTOS_URL} ({exc}). Offline, extract the archive yourself "
+                           f"into {dest} or set TLH_SMOKE=1 to use the offline assets.") from exc
+    for cand in (path, path / "flower_photos", dest / "flower_photos", dest / "flower_photos_extracted" /
+                 "flower_photos"):
+        if cand.is_dir() and (cand / "roses").is_dir():
+            return cand
+    raise RuntimeError(f"Downloaded archive has no flower_photos/roses folder under {path}.")

@@ -6,6 +6,8 @@ dataset. Plotting those numbers lives in :mod:`tlhelpers.plots`.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
@@ -20,6 +22,8 @@ __all__ = [
     "confusion_matrix",
     "per_class_accuracy",
     "worst_mistakes",
+    "load_image_file",
+    "predict_image_file",
 ]
 
 
@@ -129,3 +133,70 @@ def worst_mistakes(preds: Predictions, k: int = 9) -> np.ndarray:
     wrong = np.flatnonzero(preds.predicted[:n] != preds.labels[:n])
     confidence = preds.probs[wrong, preds.predicted[wrong]]
     return wrong[np.argsort(-confidence)][:k]
+
+
+def load_image_file(path: str | os.PathLike, image_size: int) -> np.ndarray:
+    """Read one image file of any format Pillow knows as an RGB ``[size, size, 3]`` float32 array in 0..255.
+
+    Grayscale, palette, CMYK and 16-bit images are converted; transparent
+    pixels become white.
+
+    Args:
+        path: The image file.
+        image_size: Side length to resize to.
+
+    Returns:
+        The image array.
+
+    Raises:
+        ValueError: The file is not a readable image; says which file and why.
+    """
+    from pathlib import Path
+
+    from PIL import Image, UnidentifiedImageError
+
+    from tlhelpers import folders
+
+    path = Path(path)
+    verdict = folders.classify(path)
+    if verdict.verdict == folders.UNUSABLE:
+        raise ValueError(f"Cannot predict {path}: {verdict.reason}.")
+    if verdict.verdict == folders.CONVERTED:
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            converted = Path(tmp) / "rgb.png"
+            folders._convert(path, converted)
+            with Image.open(converted) as im:
+                rgb = im.convert("RGB").resize((image_size, image_size), Image.BILINEAR)
+    else:
+        try:
+            with Image.open(path) as im:
+                rgb = im.convert("RGB").resize((image_size, image_size), Image.BILINEAR)
+        except (OSError, UnidentifiedImageError) as exc:  # pragma: no cover - classify caught these
+            raise ValueError(f"Cannot predict {path}: {exc}.") from exc
+    return np.asarray(rgb, dtype=np.float32)
+
+
+def predict_image_file(model: keras.Model, path: str | os.PathLike, *, top_k: int = 3,
+                       class_names: Sequence[str] | None = None) -> list[tuple[str, float]]:
+    """Predict one image file with a model that takes raw 0..255 images.
+
+    Args:
+        model: The classifier; its input size is read from ``model.input_shape``.
+        path: The image file (any format Pillow reads).
+        top_k: How many labels to return. Defaults to 3.
+        class_names: Label names; defaults to those stored in the model by
+            :func:`tlhelpers.models.with_class_names`, else ``"class_<i>"``.
+
+    Returns:
+        ``[(label, probability), ...]``, most likely first.
+    """
+    from tlhelpers import models
+
+    size = int(model.input_shape[1])
+    image = load_image_file(path, size)
+    probs = np.asarray(model.predict(image[None], verbose=0))[0]
+    names = list(class_names or models.class_names_of(model) or [f"class_{i}" for i in range(len(probs))])
+    order = np.argsort(-probs)[: max(1, min(top_k, len(probs)))]
+    return [(names[i], float(probs[i])) for i in order]

@@ -8,6 +8,7 @@ whatever scaling a network needs happens inside the model, exactly once.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -27,9 +28,12 @@ __all__ = [
     "build_transfer_model",
     "build_head",
     "build_augmentation",
+    "RandomAffine",
     "unfreeze",
     "freeze_batchnorm",
     "trainable_summary",
+    "with_class_names",
+    "class_names_of",
 ]
 
 
@@ -139,9 +143,98 @@ def Preprocess(mode: str, **kwargs: Any) -> keras.layers.Layer:  # noqa: N802 - 
     return _preprocess_class()(mode, **kwargs)
 
 
+_AFFINE_CLASS: Any = None
+
+
+def _affine_class() -> Any:
+    """Create (once) the serialisable layer class behind :func:`RandomAffine`."""
+    global _AFFINE_CLASS
+    if _AFFINE_CLASS is not None:
+        return _AFFINE_CLASS
+    import math
+
+    import keras
+    from keras import ops
+
+    @keras.saving.register_keras_serializable(package="tlhelpers", name="RandomAffine")
+    class RandomAffine(keras.layers.Layer):
+        """Random flip, rotation, zoom and shift as ONE resampling per image (training only)."""
+
+        def __init__(self, flip: bool = True, rotation: float = 0.1, zoom: float = 0.1, translation: float = 0.1,
+                     fill_mode: str = "reflect", seed: int | None = None, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.flip, self.rotation, self.zoom, self.translation = flip, rotation, zoom, translation
+            self.fill_mode, self.seed = fill_mode, seed
+            self.seed_generator = keras.random.SeedGenerator(seed)
+
+        def call(self, images: Any, training: Any = None) -> Any:
+            if not training:
+                return images
+            x = ops.cast(images, self.compute_dtype)
+            shape = ops.shape(x)
+            n = shape[0]
+            height, width = ops.cast(shape[1], "float32"), ops.cast(shape[2], "float32")
+
+            def uniform(low: float, high: float) -> Any:
+                return keras.random.uniform((n,), low, high, seed=self.seed_generator)
+
+            theta = uniform(-self.rotation, self.rotation) * 2.0 * math.pi
+            scale = 1.0 + uniform(-self.zoom, self.zoom)  # > 1 enlarges the content (zoom in)
+            tx = uniform(-self.translation, self.translation) * width
+            ty = uniform(-self.translation, self.translation) * height
+            sign = ops.where(uniform(0.0, 1.0) < 0.5, -1.0, 1.0) if self.flip else ops.ones((n,))
+            cos, sin = ops.cos(theta) / scale, ops.sin(theta) / scale
+            # output pixel (x, y) samples input M (x, y) + b, with M = flip * rotate(-theta) / scale
+            a0, a1, b0, b1 = sign * cos, sign * sin, -sin, cos
+            cx, cy = (width - 1.0) / 2.0, (height - 1.0) / 2.0
+            px, py = cx + tx, cy + ty
+            a2 = cx - (a0 * px + a1 * py)
+            b2 = cy - (b0 * px + b1 * py)
+            zeros = ops.zeros_like(a0)
+            transform = ops.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1)
+            return ops.image.affine_transform(x, transform, interpolation="bilinear", fill_mode=self.fill_mode)
+
+        def compute_output_shape(self, input_shape: Any) -> Any:
+            return input_shape
+
+        def get_config(self) -> dict[str, Any]:
+            return {**super().get_config(), "flip": self.flip, "rotation": self.rotation, "zoom": self.zoom,
+                    "translation": self.translation, "fill_mode": self.fill_mode, "seed": self.seed}
+
+    _AFFINE_CLASS = RandomAffine
+    return RandomAffine
+
+
+def RandomAffine(*, flip: bool = True, rotation: float = 0.1, zoom: float = 0.1,  # noqa: N802 - a layer
+                 translation: float = 0.1, fill_mode: str = "reflect", seed: int | None = None,
+                 **kwargs: Any) -> keras.layers.Layer:
+    """Create a layer doing random flip, rotation, zoom and shift in a single resampling (training only).
+
+    ``RandomFlip`` + ``RandomRotation`` + ``RandomZoom`` + ``RandomTranslation``
+    resample every image four times; this layer composes the four into one
+    affine transform per image, which is about 3-4x faster on a CPU and blurs
+    less. Same argument meaning as those layers.
+
+    Args:
+        flip: Random horizontal flips. Defaults to True.
+        rotation: Max rotation as a fraction of a full turn. Defaults to 0.1 (36 degrees).
+        zoom: Max zoom in/out fraction. Defaults to 0.1.
+        translation: Max shift as a fraction of the width/height. Defaults to 0.1.
+        fill_mode: How to fill pixels from outside the image (``"reflect"``,
+            ``"constant"``, ``"nearest"``, ``"wrap"``). Defaults to ``"reflect"``.
+        seed: Random seed. Defaults to None.
+        **kwargs: Passed to ``keras.layers.Layer`` (e.g. ``name``).
+
+    Returns:
+        The layer (serialisable in ``.keras`` files).
+    """
+    return _affine_class()(flip=flip, rotation=rotation, zoom=zoom, translation=translation, fill_mode=fill_mode,
+                           seed=seed, **kwargs)
+
+
 def build_augmentation(
     *, flip: bool = True, rotation: float = 0.1, zoom: float = 0.1, translation: float = 0.1,
-    contrast: float = 0.1, seed: int | None = None, name: str = "augmentation",
+    contrast: float = 0.1, seed: int | None = None, name: str = "augmentation", fused: bool = True,
 ) -> keras.Sequential:
     """Build random augmentation as Keras preprocessing layers (active only in training).
 
@@ -153,6 +246,9 @@ def build_augmentation(
         contrast: Max contrast change (0 disables). Defaults to 0.1.
         seed: Random seed. Defaults to None.
         name: Layer name. Defaults to ``"augmentation"``.
+        fused: Do flip, rotation, zoom and shift in one :func:`RandomAffine`
+            layer (one resampling). False uses the four separate Keras layers.
+            Defaults to True.
 
     Returns:
         A ``keras.Sequential`` of augmentation layers; values stay in 0..255.
@@ -161,14 +257,18 @@ def build_augmentation(
     from keras import layers
 
     steps: list[keras.layers.Layer] = []
-    if flip:
-        steps.append(layers.RandomFlip("horizontal", seed=seed))
-    if rotation:
-        steps.append(layers.RandomRotation(rotation, seed=seed))
-    if zoom:
-        steps.append(layers.RandomZoom(zoom, seed=seed))
-    if translation:
-        steps.append(layers.RandomTranslation(translation, translation, seed=seed))
+    if fused and (flip or rotation or zoom or translation):
+        steps.append(RandomAffine(flip=flip, rotation=rotation, zoom=zoom, translation=translation, seed=seed,
+                                  name="random_affine"))
+    else:
+        if flip:
+            steps.append(layers.RandomFlip("horizontal", seed=seed))
+        if rotation:
+            steps.append(layers.RandomRotation(rotation, seed=seed))
+        if zoom:
+            steps.append(layers.RandomZoom(zoom, seed=seed))
+        if translation:
+            steps.append(layers.RandomTranslation(translation, translation, seed=seed))
     if contrast:
         steps.append(layers.RandomContrast(contrast, value_range=(0, 255), seed=seed))
     return keras.Sequential(steps, name=name)
@@ -368,3 +468,59 @@ def trainable_summary(model: keras.Model) -> dict[str, int]:
     trainable = int(sum(np.prod(w.shape) for w in model.trainable_weights))
     frozen = int(sum(np.prod(w.shape) for w in model.non_trainable_weights))
     return {"trainable": trainable, "non_trainable": frozen, "total": trainable + frozen}
+
+
+_LABEL_NAMES_CLASS: Any = None
+
+
+def _label_names_class() -> Any:
+    """Create (once) the serialisable identity layer that carries the class names inside a model."""
+    global _LABEL_NAMES_CLASS
+    if _LABEL_NAMES_CLASS is not None:
+        return _LABEL_NAMES_CLASS
+    import keras
+
+    @keras.saving.register_keras_serializable(package="tlhelpers", name="ClassNames")
+    class ClassNames(keras.layers.Layer):
+        """Passes probabilities through unchanged; its config stores the class names."""
+
+        def __init__(self, names: list[str], **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.names = [str(n) for n in names]
+
+        def call(self, x: Any) -> Any:
+            return x
+
+        def get_config(self) -> dict[str, Any]:
+            return {**super().get_config(), "names": self.names}
+
+    _LABEL_NAMES_CLASS = ClassNames
+    return ClassNames
+
+
+def with_class_names(model: keras.Model, class_names: Sequence[str]) -> keras.Model:
+    """Return a model that predicts like ``model`` and carries its class names (saved in ``.keras`` files).
+
+    Args:
+        model: A trained classifier with one output of ``len(class_names)`` probabilities.
+        class_names: Names in label order.
+
+    Returns:
+        A functional model sharing ``model``'s layers and weights.
+    """
+    import keras
+
+    if model.output_shape[-1] != len(class_names):
+        raise ValueError(f"The model predicts {model.output_shape[-1]} classes but {len(class_names)} names "
+                         "were given.")
+    outputs = _label_names_class()(list(class_names), name="class_names")(model.outputs[0])
+    return keras.Model(model.inputs, outputs, name=model.name)
+
+
+def class_names_of(model: keras.Model) -> list[str] | None:
+    """Return the class names stored by :func:`with_class_names`, or None."""
+    cls = _label_names_class()
+    for layer in model.layers:
+        if isinstance(layer, cls):
+            return list(layer.names)
+    return None

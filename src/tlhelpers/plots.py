@@ -24,6 +24,7 @@ __all__ = [
     "plot_confusion_matrix",
     "plot_image_grid",
     "plot_per_class_accuracy",
+    "plot_augmentations",
 ]
 
 _COLORS: dict[str, str] = {}
@@ -223,5 +224,39 @@ def plot_image_grid(
             ok = pred == int(labels[i])
             title = f"{class_names[pred]}{conf}" + ("" if ok else f"\n(true: {true})")
             ax.set_title(title, fontsize="small", color="green" if ok else "red")
+    fig.tight_layout()
+    return fig
+
+
+def plot_augmentations(image: np.ndarray, augmentation: Any, *, n: int = 8, ncols: int = 4,
+                       seed: int | None = None) -> Figure:
+    """Show one image and ``n - 1`` randomly augmented versions of it.
+
+    Args:
+        image: ``[H, W, 3]`` in 0..255.
+        augmentation: A Keras layer (or ``Sequential``) of random augmentations.
+        n: Number of panels, the original first. Defaults to 8.
+        ncols: Columns of the grid. Defaults to 4.
+        seed: Seed for ``keras.utils.set_random_seed`` (repeatable pictures). Defaults to None.
+
+    Returns:
+        The figure.
+    """
+    import keras
+    import matplotlib.pyplot as plt
+
+    if seed is not None:
+        keras.utils.set_random_seed(seed)
+    image = np.asarray(image, dtype=np.float32)
+    batch = np.repeat(image[None], max(n - 1, 1), axis=0)
+    augmented = np.asarray(augmentation(batch, training=True))
+    panels = [image, *augmented[: n - 1]]
+    nrows = -(-len(panels) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(2.2 * ncols, 2.2 * nrows), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i < len(panels):
+            ax.imshow(np.clip(panels[i], 0, 255).astype(np.uint8))
+            ax.set_title("original" if i == 0 else f"augmented {i}", fontsize=9)
     fig.tight_layout()
     return fig

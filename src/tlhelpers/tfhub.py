@@ -456,8 +456,9 @@ def build_hub_model(handle: str, num_classes: int, *, image_size: int | None = N
     Args:
         handle: See :func:`resolve`.
         num_classes: Number of classes (2 or more).
-        image_size: Input size; defaults to the module's fixed size, else 224.
-            A module with a fixed size only accepts that size.
+        image_size: Input size; defaults to the module's fixed size, else the
+            registry's native size, else 224. A module with a fixed size only
+            accepts that size.
         dropout: Dropout rate in the head. Defaults to 0.2.
         augmentation: Applied to raw images during training only. Defaults to None.
         trainable: Train the hub module's weights too. Defaults to False.
@@ -470,7 +471,8 @@ def build_hub_model(handle: str, num_classes: int, *, image_size: int | None = N
     from tlhelpers import models
 
     layer = HubLayer(handle, trainable=trainable, name="hub")
-    size = int(image_size or layer.expected_size or 224)
+    native = HANDLES[handle].input_size if handle in HANDLES else 224
+    size = int(image_size or layer.expected_size or native)
     inputs = keras.Input((size, size, 3), name="image")
     x = augmentation(inputs) if augmentation is not None else inputs
     x = models.Preprocess("unit", name="to_unit_range")(x)

@@ -1,0 +1,543 @@
+"""Your own folder of images: scan it, split it, load the splits.
+
+What belongs here: everything between "a folder with one subfolder per class"
+and batches a model can train on:
+
+* :func:`scan` looks at every file (never changing one) and gives each a
+  verdict: ``usable`` as it is, ``converted`` (a valid image that is not 8-bit
+  RGB JPEG/PNG: grayscale, RGBA, palette, CMYK, 16-bit, GIF, BMP, WebP, TIFF...;
+  an RGB copy is made outside your folder) or ``unusable`` (zero bytes, not an
+  image, corrupt or truncated, unreadable), with the reason.
+* :func:`split_folder` writes a train/validation/test split of the usable and
+  converted images with split-folders, into a folder outside yours.
+* :func:`load_splits` turns a split into cached, prefetched ``tf.data``
+  pipelines with class names.
+
+Every file present is either in the split or reported as skipped, with its
+path and reason; nothing is deleted or modified in your folder.
+"""
+
+from __future__ import annotations
+
+import collections
+import concurrent.futures
+import dataclasses
+import hashlib
+import os
+import shutil
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    import tensorflow as tf
+
+__all__ = [
+    "FolderError",
+    "FileVerdict",
+    "ScanReport",
+    "classify",
+    "scan",
+    "write_clean_tree",
+    "SplitResult",
+    "split_folder",
+    "load_splits",
+    "make_messy_folder",
+    "sample_folder",
+]
+
+USABLE, CONVERTED, UNUSABLE = "usable", "converted", "unusable"
+_DIRECT_FORMATS = {"JPEG": ".jpg", "PNG": ".png"}
+_SPLIT_MARKER = ".tlhelpers_split"
+
+
+class FolderError(ValueError):
+    """The folder cannot be used as a class-per-folder dataset; the message says what to do."""
+
+
+@dataclasses.dataclass(frozen=True)
+class FileVerdict:
+    """What :func:`scan` decided about one file.
+
+    Attributes:
+        path: The file in your folder.
+        class_name: Its class (the subfolder name).
+        verdict: ``"usable"``, ``"converted"`` or ``"unusable"``.
+        reason: Why (for converted and unusable files); empty for usable ones.
+        image_format: What Pillow recognised (``"JPEG"``, ``"PNG"``...), or "".
+        mode: Pillow mode (``"RGB"``, ``"L"``, ``"RGBA"``, ``"CMYK"``, ``"I;16"``...), or "".
+        size: ``(width, height)`` in pixels, or ``(0, 0)``.
+    """
+
+    path: Path
+    class_name: str
+    verdict: str
+    reason: str = ""
+    image_format: str = ""
+    mode: str = ""
+    size: tuple[int, int] = (0, 0)
+
+
+@dataclasses.dataclass
+class ScanReport:
+    """Every file of a class-per-folder tree, with its verdict.
+
+    Attributes:
+        root: The scanned folder.
+        class_names: Sorted class folder names.
+        files: One :class:`FileVerdict` per file found (all files, any name).
+    """
+
+    root: Path
+    class_names: list[str]
+    files: list[FileVerdict]
+
+    def of(self, verdict: str) -> list[FileVerdict]:
+        """Return the files with one verdict (``"usable"``, ``"converted"`` or ``"unusable"``)."""
+        return [f for f in self.files if f.verdict == verdict]
+
+    @property
+    def skipped(self) -> list[FileVerdict]:
+        """The unusable files: they will not reach training."""
+        return self.of(UNUSABLE)
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """Return ``{class: {"usable": n, "converted": n, "unusable": n, "images": usable + converted}}``."""
+        out: dict[str, dict[str, int]] = {c: {USABLE: 0, CONVERTED: 0, UNUSABLE: 0} for c in self.class_names}
+        for f in self.files:
+            out[f.class_name][f.verdict] += 1
+        for c in out.values():
+            c["images"] = c[USABLE] + c[CONVERTED]
+        return out
+
+    def imbalance(self) -> float:
+        """Return the largest class's image count divided by the smallest's (inf if one is empty)."""
+        images = [c["images"] for c in self.counts().values()]
+        return float("inf") if min(images) == 0 else max(images) / min(images)
+
+    def summary(self, max_listed: int = 20) -> str:
+        """Describe the scan in a few lines: counts per class, then each skipped and converted file.
+
+        Args:
+            max_listed: List at most this many files per verdict. Defaults to 20.
+
+        Returns:
+            Text for ``print``.
+        """
+        lines = [f"Scanned {len(self.files)} files in {len(self.class_names)} classes under {self.root}:",
+                 f"  {'class':24s} {'usable':>7s} {'converted':>9s} {'unusable':>8s}"]
+        for name, c in self.counts().items():
+            lines.append(f"  {name[:24]:24s} {c[USABLE]:7d} {c[CONVERTED]:9d} {c[UNUSABLE]:8d}")
+        for verdict, title in ((UNUSABLE, "Skipped (unusable)"), (CONVERTED, "Converted to RGB (copies)")):
+            listed = self.of(verdict)
+            if listed:
+                lines.append(f"{title}: {len(listed)}")
+                for f in listed[:max_listed]:
+                    lines.append(f"  {f.path.relative_to(self.root)}: {f.reason}")
+                if len(listed) > max_listed:
+                    lines.append(f"  ... and {len(listed) - max_listed} more")
+        ratio = self.imbalance()
+        if ratio >= 3:
+            lines.append(f"Warning: classes are imbalanced (largest / smallest = {ratio:.1f}); look at per-class "
+                         "accuracy, not only overall accuracy, or collect more images of the small classes.")
+        return "\n".join(lines)
+
+
+def _class_dirs(root: Path) -> list[Path]:
+    return sorted((p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")), key=lambda p: p.name)
+
+
+def _files(folder: Path) -> list[Path]:
+    return sorted((p for p in folder.rglob("*") if p.is_file() or (p.is_symlink() and not p.is_dir())),
+                  key=lambda p: str(p))
+
+
+def classify(path: str | os.PathLike, class_name: str = "") -> FileVerdict:
+    """Decide whether one file is a usable, convertible or unusable image (the file is only read).
+
+    Args:
+        path: The file.
+        class_name: Its class, copied into the verdict. Defaults to "".
+
+    Returns:
+        A :class:`FileVerdict`.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    try:
+        size_bytes = path.stat().st_size
+        if size_bytes == 0:
+            return FileVerdict(path, class_name, UNUSABLE, "empty file (0 bytes)")
+        with Image.open(path) as im:
+            fmt, mode, size = im.format or "", im.mode, im.size
+            im.verify()  # structure and checksums, without decoding pixels
+        with Image.open(path) as im:
+            im.load()  # decode every pixel: catches truncated and corrupt data
+    except UnidentifiedImageError:
+        return FileVerdict(path, class_name, UNUSABLE, "not an image (Pillow does not recognise the content)")
+    except Image.DecompressionBombError as exc:
+        return FileVerdict(path, class_name, UNUSABLE, f"too large to decode safely ({exc})")
+    except PermissionError as exc:
+        return FileVerdict(path, class_name, UNUSABLE, f"unreadable ({exc.strerror})")
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        text = str(exc)
+        kind = "truncated" if "truncat" in text.lower() else "corrupt"
+        return FileVerdict(path, class_name, UNUSABLE, f"{kind} {fmt or 'image'} ({text})", fmt)
+    if fmt in _DIRECT_FORMATS and mode == "RGB":
+        return FileVerdict(path, class_name, USABLE, "", fmt, mode, size)
+    what = {"L": "grayscale", "LA": "grayscale with alpha", "RGBA": "RGBA (alpha channel)", "P": "palette",
+            "PA": "palette with alpha", "CMYK": "CMYK", "1": "1-bit black and white", "I;16": "16-bit",
+            "I;16B": "16-bit", "I;16L": "16-bit", "I": "32-bit integer", "F": "32-bit float",
+            "YCbCr": "YCbCr", "LAB": "Lab", "HSV": "HSV", "RGBX": "RGBX"}.get(mode, mode)
+    reason = f"{fmt} {what}" if fmt in _DIRECT_FORMATS else f"{fmt} format ({what})"
+    return FileVerdict(path, class_name, CONVERTED, f"{reason} -> RGB", fmt, mode, size)
+
+
+def scan(root: str | os.PathLike, *, workers: int | None = None, strict: bool = True) -> ScanReport:
+    """Look at every file under a class-per-folder tree and classify it.
+
+    Args:
+        root: The folder holding one subfolder per class.
+        workers: Threads decoding images in parallel. Defaults to the CPU count.
+        strict: Raise :class:`FolderError` for a tree that cannot be trained
+            on (fewer than two classes, a class without usable images).
+            Defaults to True.
+
+    Returns:
+        A :class:`ScanReport`.
+
+    Raises:
+        FileNotFoundError: ``root`` does not exist.
+        NotADirectoryError: ``root`` is a file.
+        FolderError: No class subfolders, a single class, or a class folder
+            without images (with ``strict``).
+    """
+    root = Path(root).expanduser()
+    if not root.exists():
+        raise FileNotFoundError(f"The folder {root} does not exist. Pass the folder that holds one subfolder per "
+                                "class, e.g. my_photos/ with my_photos/cats/*.jpg and my_photos/dogs/*.jpg.")
+    if not root.is_dir():
+        raise NotADirectoryError(f"{root} is a file, not a folder. Pass the folder that holds one subfolder per "
+                                 "class.")
+    class_dirs = _class_dirs(root)
+    loose = [p for p in root.iterdir() if p.is_file() and not p.name.startswith(".")]
+    if not class_dirs:
+        found = f"{len(loose)} files directly inside it" if loose else "nothing inside it"
+        raise FolderError(f"{root} has no class subfolders ({found}). Put each class's images in its own "
+                          f"subfolder: {root}/<class name>/<image files>.")
+    if len(class_dirs) < 2 and strict:
+        raise FolderError(f"{root} has a single class folder ({class_dirs[0].name!r}); a classifier needs at least "
+                          "two. Add a subfolder per class.")
+    jobs = [(path, d.name) for d in class_dirs for path in _files(d)]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 2) as pool:
+        verdicts = list(pool.map(lambda job: classify(*job), jobs))
+    report = ScanReport(root, [d.name for d in class_dirs], verdicts)
+    if loose:
+        warnings.warn(f"{len(loose)} files directly in {root} (outside any class folder) are ignored, e.g. "
+                      f"{loose[0].name!r}.", stacklevel=2)
+    if strict:
+        empty = [name for name, c in report.counts().items() if c["images"] == 0]
+        if empty:
+            details = ", ".join(f"{name!r} ({report.counts()[name][UNUSABLE]} unusable files)" for name in empty)
+            raise FolderError(f"Class folders without any usable image: {details}. Add images to them or remove "
+                              f"the folders.\n{report.summary()}")
+        if report.imbalance() >= 3:
+            warnings.warn(f"Classes are imbalanced (largest / smallest = {report.imbalance():.1f}).", stacklevel=2)
+    return report
+
+
+def _safe_output(root: Path, output: Path) -> None:
+    root_r, out_r = root.resolve(), output.resolve()
+    if out_r == root_r or root_r in out_r.parents:
+        raise FolderError(f"The output folder {output} is inside your image folder {root}; choose a folder "
+                          "outside it, so your folder stays unchanged.")
+    if out_r in root_r.parents:
+        raise FolderError(f"The output folder {output} contains your image folder {root}; choose another one.")
+
+
+def _convert(src: Path, dst: Path) -> None:
+    from PIL import Image
+
+    with Image.open(src) as im:
+        im.seek(0)  # first frame of an animation
+        if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+            import numpy as np
+
+            arr = np.asarray(im, dtype=np.float64)
+            top = 65535.0 if im.mode.startswith("I;16") or arr.max() > 255 else 255.0
+            im = Image.fromarray(np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8))
+        elif im.mode == "F":
+            import numpy as np
+
+            arr = np.asarray(im, dtype=np.float64)
+            arr = (arr - arr.min()) / max(arr.max() - arr.min(), 1e-12) * 255.0
+            im = Image.fromarray(arr.astype(np.uint8))
+        if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+            rgba = im.convert("RGBA")
+            background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))  # transparent -> white
+            rgb = Image.alpha_composite(background, rgba).convert("RGB")
+        else:
+            rgb = im.convert("RGB")
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        rgb.save(dst, format="PNG")
+
+
+def _clean_name(f: FileVerdict, used: set[str]) -> str:
+    """Return a unique file name, with the right extension, for the copy of ``f`` in a clean tree."""
+    stem = f.path.stem or "image"
+    ext = ".png" if f.verdict == CONVERTED else _DIRECT_FORMATS[f.image_format]
+    if f.verdict == USABLE and f.path.suffix.lower() in ({".jpg", ".jpeg"} if ext == ".jpg" else {".png"}):
+        ext = f.path.suffix
+    name = f"{stem}{ext}"
+    if name in used:  # same stem in a nested folder or with another extension
+        name = f"{stem}_{hashlib.sha1(str(f.path).encode()).hexdigest()[:8]}{ext}"
+    used.add(name)
+    return name
+
+
+def write_clean_tree(report: ScanReport, output: str | os.PathLike) -> Path:
+    """Write a class-per-folder tree holding only trainable images: usable ones and RGB copies of converted ones.
+
+    Usable files are linked (or copied where links are not possible); converted
+    ones are written as RGB PNG. Your folder is only read.
+
+    Args:
+        report: From :func:`scan`.
+        output: A new folder outside the scanned one (replaced if it was made here before).
+
+    Returns:
+        The folder.
+    """
+    out = Path(output)
+    _safe_output(report.root, out)
+    _replace_own_folder(out)
+    for name in report.class_names:
+        (out / name).mkdir(parents=True, exist_ok=True)
+    used: dict[str, set[str]] = collections.defaultdict(set)
+    for f in report.files:
+        if f.verdict == UNUSABLE:
+            continue
+        dst = out / f.class_name / _clean_name(f, used[f.class_name])
+        if f.verdict == CONVERTED:
+            _convert(f.path, dst)
+        else:
+            try:
+                dst.symlink_to(f.path.resolve())
+            except OSError:  # e.g. Windows without the right to create links
+                shutil.copy2(f.path, dst)
+    (out / _SPLIT_MARKER).write_text(f"written by tlhelpers.folders from {report.root}\n", encoding="utf-8")
+    return out
+
+
+def _replace_own_folder(out: Path) -> None:
+    """Delete a folder this module wrote before (it carries the marker file); refuse any other non-empty folder."""
+    if out.exists():
+        if (out / _SPLIT_MARKER).is_file():
+            shutil.rmtree(out)
+        elif any(out.iterdir()):
+            raise FolderError(f"The output folder {out} already exists and was not written by tlhelpers; choose a "
+                              "new or empty folder (nothing was deleted).")
+
+
+@dataclasses.dataclass
+class SplitResult:
+    """What :func:`split_folder` wrote.
+
+    Attributes:
+        output: The split folder (``train/``, ``val/`` and, if any, ``test/``, each class-per-folder).
+        counts: ``{split: {class: number of images}}``.
+        report: The :class:`ScanReport` of your folder (skipped files and reasons).
+    """
+
+    output: Path
+    counts: dict[str, dict[str, int]]
+    report: ScanReport
+
+    def summary(self) -> str:
+        """Return a small table of images per split and class."""
+        classes = self.report.class_names
+        lines = [f"{'split':6s} " + " ".join(f"{c[:12]:>12s}" for c in classes) + f" {'total':>7s}"]
+        for split, per_class in self.counts.items():
+            lines.append(f"{split:6s} " + " ".join(f"{per_class.get(c, 0):12d}" for c in classes)
+                         + f" {sum(per_class.values()):7d}")
+        return "\n".join(lines)
+
+
+def split_folder(
+    root: str | os.PathLike,
+    output: str | os.PathLike,
+    *,
+    ratio: Sequence[float] | None = (0.8, 0.1, 0.1),
+    fixed: Sequence[int] | int | None = None,
+    seed: int = 42,
+    report: ScanReport | None = None,
+) -> SplitResult:
+    """Split a class-per-folder tree into train/val[/test] with split-folders, skipping unusable files.
+
+    Runs :func:`scan` (unless given its report), writes a clean tree (usable
+    images linked, converted ones as RGB PNG) to ``output/clean`` and splits it
+    into ``output/split``. Running again with the same seed gives the same
+    split; the previous output is replaced, never mixed.
+
+    Args:
+        root: Your folder, one subfolder per class (only read).
+        output: Where to write; must be outside ``root``.
+        ratio: ``(train, val)`` or ``(train, val, test)`` fractions summing to 1.
+            Defaults to ``(0.8, 0.1, 0.1)``. Ignored when ``fixed`` is given.
+        fixed: Images per class for ``val`` (int) or ``(val, test)``; the rest
+            goes to train. Defaults to None.
+        seed: Shuffle seed. Defaults to 42.
+        report: A scan of ``root`` you already have. Defaults to None (scan now).
+
+    Returns:
+        A :class:`SplitResult`.
+    """
+    import splitfolders
+
+    root, out = Path(root).expanduser(), Path(output).expanduser()
+    _safe_output(root, out)
+    report = report or scan(root)
+    _replace_own_folder(out)
+    clean = write_clean_tree(report, out / "clean")
+    split_dir = out / "split"
+    (clean / _SPLIT_MARKER).unlink()  # not an image: keep it out of split-folders' view
+    if fixed is not None:
+        fixed_t = (fixed,) if isinstance(fixed, int) else tuple(fixed)
+        smallest = min(c["images"] for c in report.counts().values())
+        if sum(fixed_t) >= smallest:
+            raise FolderError(f"fixed={fixed_t} asks for {sum(fixed_t)} images per class outside train, but the "
+                              f"smallest class has only {smallest} images. Use smaller numbers or a ratio.")
+        splitfolders.fixed(str(clean), output=str(split_dir), seed=seed, fixed=fixed_t, oversample=False,
+                           move=False)
+    else:
+        if ratio is None or len(ratio) not in (2, 3) or abs(sum(ratio) - 1.0) > 1e-6:
+            raise ValueError(f"ratio must be (train, val) or (train, val, test) summing to 1, got {ratio}.")
+        splitfolders.ratio(str(clean), output=str(split_dir), seed=seed, ratio=tuple(ratio), move=False)
+    (out / _SPLIT_MARKER).write_text(f"written by tlhelpers.folders from {root}\n", encoding="utf-8")
+    counts = {split.name: {c.name: sum(1 for _ in c.iterdir()) for c in _class_dirs(split)}
+              for split in sorted(split_dir.iterdir(), key=lambda p: ["train", "val", "test"].index(p.name))}
+    total = sum(sum(c.values()) for c in counts.values())
+    expected = sum(c["images"] for c in report.counts().values())
+    if total != expected:  # never lose an image silently
+        raise RuntimeError(f"The split holds {total} images but the scan found {expected} trainable ones.")
+    return SplitResult(split_dir, counts, report)
+
+
+def load_splits(
+    split_dir: str | os.PathLike,
+    *,
+    image_size: int,
+    batch_size: int,
+    seed: int = 42,
+) -> tuple[dict[str, tf.data.Dataset], list[str]]:
+    """Load every split of a :func:`split_folder` output as batches of raw 0..255 RGB images.
+
+    Every file of the split is loaded (decoded and resized per image, cached
+    as uint8, prefetched); ``train`` is reshuffled each epoch.
+
+    Args:
+        split_dir: ``SplitResult.output`` (holding ``train/``, ``val/``, maybe ``test/``).
+        image_size: Side length in pixels.
+        batch_size: Batch size.
+        seed: Shuffle seed. Defaults to 42.
+
+    Returns:
+        ``({"train": ds, "val": ds, ["test": ds]}, class names)``.
+    """
+    from tlhelpers import data
+
+    split_dir = Path(split_dir)
+    if not (split_dir / "train").is_dir():
+        raise FileNotFoundError(f"{split_dir} has no train/ folder. Pass SplitResult.output from split_folder().")
+    out: dict[str, Any] = {}
+    names: list[str] | None = None
+    for split in ("train", "val", "test"):
+        if (split_dir / split).is_dir():
+            ds, split_names = data.image_folder(split_dir / split, image_size=image_size, batch_size=batch_size,
+                                                shuffle=split == "train", seed=seed, all_files=True)
+            if names is not None and split_names != names:
+                raise FolderError(f"{split} has classes {split_names}, train has {names}.")
+            names = split_names
+            out[split] = ds
+    return out, names or []
+
+
+def sample_folder(source: str | os.PathLike, output: str | os.PathLike, *, per_class: int) -> Path:
+    """Copy the first ``per_class`` files (sorted) of each class folder into a new folder.
+
+    Args:
+        source: A class-per-folder tree.
+        output: Destination (created).
+        per_class: Files per class.
+
+    Returns:
+        The destination folder.
+    """
+    src, out = Path(source), Path(output)
+    for d in _class_dirs(src):
+        (out / d.name).mkdir(parents=True, exist_ok=True)
+        for f in _files(d)[:per_class]:
+            shutil.copy2(f, out / d.name / f.name)
+    return out
+
+
+def make_messy_folder(root: str | os.PathLike, *, seed: int = 0) -> dict[str, str]:
+    """Write a small class-per-folder tree with every kind of awkward file, for demos and tests.
+
+    Args:
+        root: Folder to create (two classes, ``circles`` and ``squares``).
+        seed: Pixel noise seed. Defaults to 0.
+
+    Returns:
+        ``{relative path: expected verdict}`` for every file written.
+    """
+    import io
+
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    rng = np.random.default_rng(seed)
+    root = Path(root)
+    expected: dict[str, str] = {}
+
+    def picture(kind: str, size: tuple[int, int] = (64, 48)) -> Image.Image:
+        im = Image.fromarray(rng.integers(0, 80, (size[1], size[0], 3), dtype=np.uint8))
+        draw = ImageDraw.Draw(im)
+        box = (size[0] // 4, size[1] // 4, 3 * size[0] // 4, 3 * size[1] // 4)
+        (draw.ellipse if kind == "circles" else draw.rectangle)(box, fill=(230, 200, 40))
+        return im
+
+    def save(rel: str, verdict: str, im: Image.Image | None = None, raw: bytes | None = None, **kw: Any) -> None:
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if raw is not None:
+            path.write_bytes(raw)
+        else:
+            im.save(path, **kw)
+        expected[rel] = verdict
+
+    for kind in ("circles", "squares"):
+        for i in range(4):
+            save(f"{kind}/normal_{i}.jpg", USABLE, picture(kind), quality=90)
+    buf = io.BytesIO()
+    picture("circles").save(buf, format="JPEG", quality=90)
+    good = buf.getvalue()
+    save("circles/truncated.jpg", UNUSABLE, raw=good[: len(good) // 2])
+    corrupt = bytearray(good)
+    corrupt[200:400] = b"\x00" * 200
+    corrupt[2:4] = b"\xff\xd9"  # an end-of-image marker where a segment should start
+    save("circles/corrupt.jpg", UNUSABLE, raw=bytes(corrupt))
+    save("circles/zero_bytes.jpg", UNUSABLE, raw=b"")
+    save("circles/notes.jpg", UNUSABLE, raw=b"This is a text file with a .jpg name.\n")
+    save("circles/rgba.png", CONVERTED, picture("circles").convert("RGBA"))
+    save("circles/gray.jpg", CONVERTED, picture("circles").convert("L"), quality=90)
+    save("circles/cmyk.jpg", CONVERTED, picture("circles").convert("CMYK"), quality=90)
+    sixteen = (np.asarray(picture("squares").convert("L"), dtype=np.uint16) * 257).astype(np.uint16)
+    save("squares/sixteen_bit.png", CONVERTED, Image.fromarray(sixteen))
+    save("squares/palette.gif", CONVERTED, picture("squares").convert("P"))
+    save("squares/bitmap.bmp", CONVERTED, picture("squares"))
+    save("squares/very_large.jpg", USABLE, picture("squares", (6000, 4000)), quality=85)
+    save("squares/ünïcödé_квадрат_四角.jpg", USABLE, picture("squares"), quality=90)
+    return expected
