@@ -118,7 +118,9 @@ print(f"weights: {len(hub_layer.weights)} variables, {len(hub_layer.trainable_we
 try:
     hub_layer(tf.fill([1, IMAGE_SIZE, IMAGE_SIZE, 3], 200.0))  # raw 0..255 pixels
 except tf.errors.InvalidArgumentError as err:
-    print("InvalidArgumentError:", err.message.split("[")[1].split("]")[0])
+    text = err.message
+    start = text.find(f"{hub_layer.name}: inputs")
+    print("InvalidArgumentError:", text[start:text.find("layer.", start) + len("layer.")])
 
 # %% [markdown]
 # ## Load CIFAR-10 and resize per batch
