@@ -29,7 +29,7 @@ def test_smoke_and_full_differ_only_in_numbers(monkeypatch):
 
 
 def test_unknown_lesson_lists_known_ones():
-    with pytest.raises(KeyError, match="Known lessons: 01, 03"):
+    with pytest.raises(KeyError, match="Known lessons: 01, 02, 02-folder, 03"):
         config.settings(99)
 
 
