@@ -59,6 +59,10 @@ class Backbone:
         weights_file: File name of the no-top ImageNet weights in the Keras
             cache (``{alpha}`` and ``{size}`` are filled in), or None.
         kwargs: Extra constructor arguments.
+        factory: For networks outside ``keras.applications``: a function
+            ``(input_shape, weights, pooling) -> keras.Model`` (no top), with
+            ``weights`` a file path or None. ``constructor`` is then ignored.
+        weights_url: Where ``factory`` weights are downloaded from in full mode.
     """
 
     name: str
@@ -70,6 +74,8 @@ class Backbone:
     note: str
     weights_file: str | None = None
     kwargs: tuple[tuple[str, Any], ...] = ()
+    factory: Any = None
+    weights_url: str | None = None
 
     def preprocess_input(self) -> Any:
         """Return the official ``keras.applications.<module>.preprocess_input`` function."""
@@ -136,6 +142,21 @@ REGISTRY: dict[str, Backbone] = {b.name: b for b in [
        "2022 modernised ConvNet, 27.8 M params; strong accuracy, slow on CPU.", "convnext_tiny_notop.h5",
        include_preprocessing=True),
 ]}
+
+
+def _squeezenet_factory(input_shape: tuple[int, int, int], weights: str | None, pooling: str | None = None,
+                        **_: Any) -> keras.Model:
+    from tlhelpers import squeezenet
+
+    return squeezenet.squeezenet_v1_1(input_shape, weights=weights, pooling=pooling)
+
+
+REGISTRY["SqueezeNet"] = Backbone(
+    "SqueezeNet", "", "imagenet_utils", "caffe", 224, 32,
+    "SqueezeNet v1.1 (2016), 0.72 M params: not in keras.applications; the bring-your-own-backbone example.",
+    "squeezenet_weights_tf_dim_ordering_tf_kernels_notop.h5", factory=_squeezenet_factory,
+    weights_url="https://github.com/rcmalli/keras-squeezenet/releases/download/v1.0/"
+                "squeezenet_weights_tf_dim_ordering_tf_kernels_notop.h5")
 
 
 def names() -> list[str]:
@@ -221,8 +242,10 @@ def resolve_weights(backbone: str | Backbone, *, alpha: float = 1.0, image_size:
         return weights
     # MobileNetV2 has one file per input size; conv weights fit any size, so the 224 px file also serves.
     candidates = [spec.weights_filename(alpha, image_size), spec.weights_filename(alpha, 224)]
+    assets = config.assets_dir()
+    extra_dirs = sorted(p for p in assets.iterdir() if p.is_dir()) if assets is not None else []
     for filename in dict.fromkeys(c for c in candidates if c):
-        for folder in weights_cache_dirs():
+        for folder in [*weights_cache_dirs(), *extra_dirs]:
             if (folder / filename).is_file():
                 return str(folder / filename)
     if config.smoke_mode():
@@ -272,6 +295,10 @@ def build_base(
             raise ValueError(f"{spec.name} has no width multiplier (alpha); only MobileNets do.")
         kwargs["alpha"] = alpha
     resolved = resolve_weights(spec, alpha=alpha or 1.0, image_size=size, weights=weights)
+    if spec.factory is not None:
+        if resolved == "imagenet":
+            resolved = _download_factory_weights(spec)
+        return spec.factory(input_shape=(size, size, 3), weights=resolved, pooling=pooling, **kwargs)
     ctor = getattr(keras.applications, spec.constructor)
     try:
         return ctor(include_top=False, weights=resolved, input_shape=(size, size, 3), pooling=pooling, **kwargs)
@@ -364,9 +391,27 @@ def _imagenet_class_names() -> list[str] | None:
     return None
 
 
+def _download_factory_weights(spec: Backbone) -> str:
+    """Download a bring-your-own backbone's weights file once into ``<cache root>/keras/models``."""
+    import keras
+
+    if not spec.weights_url or not spec.weights_file:
+        raise RuntimeError(f"{spec.name} has no weights URL; pass weights=<path of the weights file>.")
+    dest = config.cache_root() / "keras"
+    try:
+        return str(keras.utils.get_file(spec.weights_file, spec.weights_url, cache_dir=str(dest),
+                                        cache_subdir="models"))
+    except Exception as exc:  # noqa: BLE001 - turn download failures into instructions
+        raise RuntimeError(f"Could not download the {spec.name} weights from {spec.weights_url} ({exc}). Put "
+                           f"{spec.weights_file!r} into {dest / 'models'} (or the offline assets), or set "
+                           "TLH_SMOKE=1 for random weights.") from exc
+
+
 def _constructor_params(spec: Backbone) -> set[str]:
     import inspect
 
     import keras
 
+    if spec.factory is not None:
+        return set(inspect.signature(spec.factory).parameters)
     return set(inspect.signature(getattr(keras.applications, spec.constructor)).parameters)

@@ -213,6 +213,7 @@ def image_folder(
     seed: int = 42,
     limit_per_class: int | None = None,
     all_files: bool = False,
+    skip_per_class: int = 0,
 ) -> tuple[tf.data.Dataset, list[str]]:
     """Load a class-per-folder image tree as batches of raw 0..255 images.
 
@@ -230,6 +231,9 @@ def image_folder(
         all_files: Load every non-hidden file, whatever its extension (for
             trees already checked by :mod:`tlhelpers.folders`). Defaults to
             False (only .jpg, .jpeg, .png, .bmp and .gif files).
+        skip_per_class: Leave out the first N files (sorted by name) of each
+            class before ``limit_per_class`` applies (e.g. to hold them out
+            as a test set). Defaults to 0.
 
     Returns:
         ``(dataset of (float32 images, int labels), class names)``, cached and prefetched.
@@ -251,6 +255,7 @@ def image_folder(
     for idx, name in enumerate(class_names):
         files = sorted(str(p) for p in (root / name).iterdir()
                        if p.is_file() and (p.suffix.lower() in exts or (all_files and not p.name.startswith("."))))
+        files = files[skip_per_class:]
         files = files[:limit_per_class] if limit_per_class else files
         paths += files
         labels += [idx] * len(files)

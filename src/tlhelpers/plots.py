@@ -25,6 +25,9 @@ __all__ = [
     "plot_image_grid",
     "plot_per_class_accuracy",
     "plot_augmentations",
+    "plot_comparison_bars",
+    "plot_accuracy_vs_speed",
+    "plot_data_efficiency",
 ]
 
 _COLORS: dict[str, str] = {}
@@ -260,3 +263,102 @@ def plot_augmentations(image: np.ndarray, augmentation: Any, *, n: int = 8, ncol
             ax.set_title("original" if i == 0 else f"augmented {i}", fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def plot_comparison_bars(
+    table: Any, metrics: Sequence[str] = ("val_accuracy", "throughput_img_s", "params_total", "saved_mb"),
+    *, axes: Sequence[Axes] | None = None,
+) -> Figure:
+    """Grouped horizontal bars, one panel per metric, one bar per compared model.
+
+    Args:
+        table: A DataFrame from :func:`tlhelpers.compare.compare` (failed rows are left out).
+        metrics: Columns to show. Defaults to accuracy, throughput, parameters and size.
+        axes: Axes to draw into, one per metric. Defaults to a new row of panels.
+
+    Returns:
+        The figure.
+    """
+    import matplotlib.pyplot as plt
+
+    ok = table[table["status"] == "ok"] if "status" in table else table
+    if axes is None:
+        fig, axes = plt.subplots(1, len(metrics), figsize=(4 * len(metrics), 0.5 * len(ok) + 1.5), squeeze=False)
+        axes = list(axes[0])
+    fig = axes[0].figure
+    names = list(ok["name"])
+    for ax, metric in zip(axes, metrics, strict=True):
+        values = list(ok[metric])
+        ax.barh(names, values, color=[color_for(n) for n in names])
+        ax.set_title(metric.replace("_", " "))
+        ax.invert_yaxis()
+        for i, v in enumerate(values):
+            ax.text(v, i, f" {v:.3g}", va="center", fontsize=8)
+        if ax is not axes[0]:
+            ax.set_yticklabels([])
+    fig.tight_layout()
+    return fig
+
+
+def plot_accuracy_vs_speed(
+    table: Any, *, x: str = "throughput_img_s", y: str = "val_accuracy", ax: Axes | None = None,
+) -> tuple[Figure, Axes]:
+    """Scatter accuracy against inference speed and draw the Pareto front (the models nothing beats on both).
+
+    Args:
+        table: A DataFrame from :func:`tlhelpers.compare.compare`.
+        x: Speed column (higher is better). Defaults to ``"throughput_img_s"``.
+        y: Accuracy column (higher is better). Defaults to ``"val_accuracy"``.
+        ax: Axes to draw into. Defaults to a new one.
+
+    Returns:
+        ``(figure, axes)``.
+    """
+    import matplotlib.pyplot as plt
+
+    from tlhelpers import compare
+
+    ok = table[table["status"] == "ok"] if "status" in table else table
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    fig = ax.figure
+    front = compare.pareto_front(ok, x, y)
+    for _, row in ok.iterrows():
+        ax.scatter(row[x], row[y], s=60, color=color_for(row["name"]), zorder=3)
+        ax.annotate(row["name"], (row[x], row[y]), textcoords="offset points", xytext=(5, 4), fontsize=8)
+    edge = ok[front].sort_values(x)
+    if len(edge) > 1:
+        ax.plot(edge[x], edge[y], "--", color="gray", zorder=2, label="Pareto front")
+        ax.legend(loc="lower left")
+    ax.set_xscale("log")
+    ax.set_xlabel(x.replace("_", " ") + " (log scale)")
+    ax.set_ylabel(y.replace("_", " "))
+    ax.grid(alpha=0.3)
+    return fig, ax
+
+
+def plot_data_efficiency(table: Any, *, ax: Axes | None = None) -> tuple[Figure, Axes]:
+    """Accuracy versus training images, one line per method (log-scaled x).
+
+    Args:
+        table: A DataFrame from :func:`tlhelpers.compare.data_efficiency`.
+        ax: Axes to draw into. Defaults to a new one.
+
+    Returns:
+        ``(figure, axes)``.
+    """
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    fig = ax.figure
+    for method, part in table.groupby("method", sort=False):
+        part = part.sort_values("train_images")
+        ax.plot(part["train_images"], part["val_accuracy"], "o-", color=color_for(str(method)), label=str(method))
+    ax.set_xscale("log")
+    ax.set_xlabel("labelled training images (log scale)")
+    ax.set_ylabel("validation accuracy")
+    ax.set_title("When does transfer learning pay?")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return fig, ax
