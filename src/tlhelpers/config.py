@@ -131,6 +131,25 @@ _LESSONS: dict[str, dict[str, LessonSettings]] = {
             extra=(("handle", "inception_v3"), ("head_lr", 1e-3), ("fine_tune_lr", 1e-5)),
         ),
     },
+    "04": {
+        "full": LessonSettings(
+            mode="full", image_size=160, batch_size=32, epochs=10, fine_tune_epochs=0,
+            val_examples=250,
+            source="cats_and_dogs_filtered (2,000 train; validation split 250 + 250 per class into val and test)",
+            extra=(("candidates", ("VGG16", "InceptionV3", "ResNet101V2", "EfficientNetV2B0", "ConvNeXtTiny",
+                                   "MobileNetV3Large", "MobileNetV2", "SqueezeNet", "scratch")),
+                   ("sweep_per_class", (10, 50, 200, None)), ("sweep_epochs", 10), ("sweep_fine_tune_epochs", 3),
+                   ("sweep_backbone", "MobileNetV2")),
+        ),
+        "smoke": LessonSettings(
+            mode="smoke", image_size=96, batch_size=32, epochs=3, fine_tune_epochs=0,
+            train_examples=60, val_examples=30, test_examples=30,
+            source="cats_and_dogs_filtered from the offline assets (or generated images), 60 / 30 / 30 per class",
+            extra=(("candidates", ("MobileNetV2@0.35", "SqueezeNet", "scratch")),
+                   ("sweep_per_class", (5, 20)), ("sweep_epochs", 3), ("sweep_fine_tune_epochs", 1),
+                   ("sweep_backbone", "MobileNetV2@0.35")),
+        ),
+    },
     "05": {
         "full": LessonSettings(
             mode="full", image_size=224, batch_size=32, epochs=10, fine_tune_epochs=5,
