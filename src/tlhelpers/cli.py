@@ -4,13 +4,18 @@ What belongs here: argument parsing and friendly error messages; the work
 itself is done by the other modules.
 
 Commands:
-    tlh run [LESSON ...] [--smoke]   execute lessons headless, write runs/<timestamp>/
-    tlh mode                         show the active mode and paths
+    tlh run [LESSON ...] [--smoke]          execute lessons headless, write runs/<timestamp>/
+    tlh mode                                show the active mode and paths
+    tlh compare --data DIR --backbones a,b  train candidates the same way; table and charts
+    tlh train DIR --backbone NAME           fine-tune on a class-per-folder dataset; .keras + report
+    tlh predict MODEL IMAGE ...             top-k labels for image files (--json)
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -46,6 +51,36 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--runs-dir", type=Path, default=Path("runs"), help="output parent folder")
 
     sub.add_parser("mode", help="show the active mode, cache root and offline assets")
+
+    cmp_ = sub.add_parser("compare", help="compare backbones trained the same way on a folder of images")
+    cmp_.add_argument("--data", type=Path, required=True,
+                      help="class-per-folder images (or a folder with train/ and validation/)")
+    cmp_.add_argument("--backbones", required=True,
+                      help="comma-separated: registry names (MobileNetV2@0.35), hub:<name>, scratch")
+    cmp_.add_argument("--image-size", type=int, default=160)
+    cmp_.add_argument("--batch-size", type=int, default=32)
+    cmp_.add_argument("--epochs", type=int, default=5)
+    cmp_.add_argument("--fine-tune-epochs", type=int, default=0)
+    cmp_.add_argument("--out", type=Path, default=None, help="output folder (default runs/compare-<time>)")
+
+    train = sub.add_parser("train", help="fine-tune a backbone on a folder of images and export .keras")
+    train.add_argument("data", type=Path, help="class-per-folder images (or a folder with train/ and validation/)")
+    train.add_argument("--backbone", default="MobileNetV2", help="registry name (see tlh backbones)")
+    train.add_argument("--alpha", type=float, default=None, help="width multiplier for MobileNets")
+    train.add_argument("--image-size", type=int, default=224)
+    train.add_argument("--batch-size", type=int, default=32)
+    train.add_argument("--epochs", type=int, default=10, help="head epochs (base frozen)")
+    train.add_argument("--fine-tune-epochs", type=int, default=3)
+    train.add_argument("--unfreeze-from", default="100", help="layer index, layer name or fraction")
+    train.add_argument("--out", type=Path, default=Path("model.keras"), help="the .keras file to write")
+
+    pred = sub.add_parser("predict", help="top-k labels for image files")
+    pred.add_argument("model", type=Path, help="a .keras file written by tlh train")
+    pred.add_argument("images", type=Path, nargs="+", help="image files")
+    pred.add_argument("--top-k", type=int, default=3)
+    pred.add_argument("--json", action="store_true", help="print JSON instead of text")
+
+    sub.add_parser("backbones", help="list the registered backbones")
     return parser
 
 
@@ -73,6 +108,127 @@ def _cmd_mode(args: argparse.Namespace) -> int:
     return 0
 
 
+def _fail(command: str, message: str) -> int:
+    print(f"tlh {command}: {message}", file=sys.stderr)
+    return 2
+
+
+def _timestamp() -> str:
+    return dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from tlhelpers import compare, folders, plots
+
+    if not args.data.is_dir():
+        return _fail("compare", f"{args.data} is not a folder. Pass --data with one subfolder per class.")
+    names = [b.strip() for b in args.backbones.split(",") if b.strip()]
+    if not names:
+        return _fail("compare", "--backbones is empty; e.g. --backbones MobileNetV2@0.35,SqueezeNet,scratch")
+    out = args.out or Path("runs") / f"compare-{_timestamp()}"
+    try:
+        train, val, classes, text = folders.train_val_datasets(args.data, out / "data", image_size=args.image_size,
+                                                               batch_size=args.batch_size)
+    except (FileNotFoundError, NotADirectoryError, folders.FolderError) as exc:
+        return _fail("compare", str(exc))
+    print(text)
+    table = compare.compare(names, train, val, num_classes=len(classes), image_size=args.image_size,
+                            epochs=args.epochs, fine_tune_epochs=args.fine_tune_epochs, out_dir=out)
+    ok = table[table["status"] == "ok"]
+    if len(ok):
+        plots.plot_comparison_bars(table).savefig(out / "bars.png", dpi=120)
+        plots.plot_accuracy_vs_speed(table)[0].savefig(out / "accuracy_vs_speed.png", dpi=120)
+        plots.plot_history(table.attrs["histories"])[0].savefig(out / "learning_curves.png", dpi=120)
+    cols = ["name", "status", "val_accuracy", "params_total", "saved_mb", "throughput_img_s", "latency_ms"]
+    print(table[cols].to_string(index=False))
+    for _, row in table[table["status"] != "ok"].iterrows():
+        print(f"tlh compare: {row['name']} failed: {row['error']}", file=sys.stderr)
+    print(f"wrote {out / 'comparison.csv'}, comparison.json and charts (PNG)")
+    return 0 if len(ok) else 1
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from tlhelpers import backbones, evaluate, folders, models, training
+
+    try:
+        backbones.get(args.backbone)
+    except KeyError as exc:
+        return _fail("train", str(exc.args[0]))
+    if not args.data.is_dir():
+        return _fail("train", f"{args.data} is not a folder. Pass a folder with one subfolder per class.")
+    if args.out.suffix != ".keras":
+        return _fail("train", f"--out must end in .keras, got {args.out}.")
+    unfreeze: int | float | str = args.unfreeze_from
+    for cast in (int, float):
+        try:
+            unfreeze = cast(args.unfreeze_from)
+            break
+        except ValueError:
+            continue
+    work = args.out.with_suffix("")
+    work = work.parent / f"{work.name}_data"
+    try:
+        train, val, classes, text = folders.train_val_datasets(args.data, work, image_size=args.image_size,
+                                                               batch_size=args.batch_size)
+    except (FileNotFoundError, NotADirectoryError, folders.FolderError) as exc:
+        return _fail("train", str(exc))
+    print(text)
+    strategy = training.setup_accelerator()
+    with strategy.scope():
+        tm = models.build_transfer_model(args.backbone, len(classes), image_size=args.image_size, alpha=args.alpha,
+                                         augmentation=models.build_augmentation(seed=42))
+    result = training.fit_two_phase(tm, train, val, head_epochs=args.epochs, fine_tune_epochs=args.fine_tune_epochs,
+                                    unfreeze_from=unfreeze)
+    preds = evaluate.predict_dataset(tm.model, val, keep_images=0)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    models.with_class_names(tm.model, classes).save(args.out)
+    report = {"model": str(args.out), "data": text, "classes": classes, "backbone": args.backbone,
+              "alpha": args.alpha, "image_size": args.image_size, "epochs": args.epochs,
+              "fine_tune_epochs": args.fine_tune_epochs, "val_accuracy": preds.accuracy,
+              "val_images": len(preds.labels), "seconds": result.seconds, "kept_phase1": result.kept_phase1}
+    report_path = args.out.with_suffix(".report.json")
+    report_path.write_text(json.dumps(report, indent=2), encoding="utf-8")
+    print(f"validation accuracy {preds.accuracy:.4f} on {len(preds.labels)} images; wrote {args.out} and "
+          f"{report_path}")
+    return 0
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    if not args.model.is_file():
+        return _fail("predict", f"{args.model} does not exist. Train one with: tlh train DIR --out {args.model}")
+    from tlhelpers import evaluate, models
+
+    try:
+        model = models.load_model(args.model)
+    except Exception as exc:  # noqa: BLE001 - any loading problem becomes a message
+        return _fail("predict", f"cannot load {args.model}: {exc}")
+    results = evaluate.predict_image_files(model, args.images, top_k=args.top_k)
+    if args.json:
+        print(json.dumps(results, indent=2))
+    else:
+        for r in results:
+            if "error" in r:
+                print(f"{r['path']}: ERROR {r['error']}")
+            else:
+                print(f"{r['path']}: " + ", ".join(f"{label} {p:.1%}" for label, p in r["top"]))
+    errors = sum("error" in r for r in results)
+    if errors:
+        print(f"tlh predict: {errors} of {len(results)} files could not be read (see above).", file=sys.stderr)
+    return 1 if errors == len(results) else 0
+
+
+def _cmd_backbones(args: argparse.Namespace) -> int:
+    from tlhelpers import backbones
+
+    for name in backbones.names():
+        spec = backbones.get(name)
+        print(f"{name:18s} {spec.input_size:4d}px  {spec.preprocess:6s} {spec.note}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``tlh`` command line.
 
@@ -83,7 +239,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         The exit code.
     """
     args = build_parser().parse_args(argv)
-    handlers = {"run": _cmd_run, "mode": _cmd_mode}
+    handlers = {"run": _cmd_run, "mode": _cmd_mode, "compare": _cmd_compare, "train": _cmd_train,
+                "predict": _cmd_predict, "backbones": _cmd_backbones}
     return handlers[args.command](args)
 
 

@@ -24,6 +24,7 @@ __all__ = [
     "worst_mistakes",
     "load_image_file",
     "predict_image_file",
+    "predict_image_files",
 ]
 
 
@@ -191,12 +192,55 @@ def predict_image_file(model: keras.Model, path: str | os.PathLike, *, top_k: in
 
     Returns:
         ``[(label, probability), ...]``, most likely first.
+
+    Raises:
+        ValueError: The file is not a readable image.
+    """
+    result = predict_image_files(model, [path], top_k=top_k, class_names=class_names)[0]
+    if "error" in result:
+        raise ValueError(result["error"])
+    return result["top"]
+
+
+def predict_image_files(model: keras.Model, paths: Sequence[str | os.PathLike], *, top_k: int = 3,
+                        class_names: Sequence[str] | None = None, batch_size: int = 32) -> list[dict]:
+    """Predict many image files in batches; an unreadable file gets an error entry instead of stopping the rest.
+
+    Args:
+        model: The classifier (raw 0..255 images in).
+        paths: Image files.
+        top_k: Labels per image. Defaults to 3.
+        class_names: See :func:`predict_image_file`.
+        batch_size: Images per forward pass. Defaults to 32.
+
+    Returns:
+        One dict per path, in order: ``{"path", "top": [(label, probability), ...]}``
+        or ``{"path", "error"}``.
     """
     from tlhelpers import models
 
     size = int(model.input_shape[1])
-    image = load_image_file(path, size)
-    probs = np.asarray(model.predict(image[None], verbose=0))[0]
-    names = list(class_names or models.class_names_of(model) or [f"class_{i}" for i in range(len(probs))])
-    order = np.argsort(-probs)[: max(1, min(top_k, len(probs)))]
-    return [(names[i], float(probs[i])) for i in order]
+    names = list(class_names or models.class_names_of(model) or [])
+    results: list[dict] = []
+    pending: list[tuple[int, np.ndarray]] = []
+
+    def flush() -> None:
+        if not pending:
+            return
+        probs = np.asarray(model.predict(np.stack([img for _, img in pending]), verbose=0))
+        for (index, _), p in zip(pending, probs, strict=True):
+            labels = names or [f"class_{i}" for i in range(len(p))]
+            order = np.argsort(-p)[: max(1, min(top_k, len(p)))]
+            results[index]["top"] = [(labels[i], float(p[i])) for i in order]
+        pending.clear()
+
+    for path in paths:
+        results.append({"path": str(path)})
+        try:
+            pending.append((len(results) - 1, load_image_file(path, size)))
+        except (ValueError, OSError) as exc:
+            results[-1]["error"] = str(exc)
+        if len(pending) >= batch_size:
+            flush()
+    flush()
+    return results

@@ -45,6 +45,7 @@ __all__ = [
     "load_splits",
     "make_messy_folder",
     "sample_folder",
+    "train_val_datasets",
 ]
 
 USABLE, CONVERTED, UNUSABLE = "usable", "converted", "unusable"
@@ -179,6 +180,8 @@ def classify(path: str | os.PathLike, class_name: str = "") -> FileVerdict:
         return FileVerdict(path, class_name, UNUSABLE, "not an image (Pillow does not recognise the content)")
     except Image.DecompressionBombError as exc:
         return FileVerdict(path, class_name, UNUSABLE, f"too large to decode safely ({exc})")
+    except FileNotFoundError:
+        return FileVerdict(path, class_name, UNUSABLE, "file not found")
     except PermissionError as exc:
         return FileVerdict(path, class_name, UNUSABLE, f"unreadable ({exc.strerror})")
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
@@ -541,3 +544,50 @@ def make_messy_folder(root: str | os.PathLike, *, seed: int = 0) -> dict[str, st
     save("squares/very_large.jpg", USABLE, picture("squares", (6000, 4000)), quality=85)
     save("squares/ünïcödé_квадрат_四角.jpg", USABLE, picture("squares"), quality=90)
     return expected
+
+
+def train_val_datasets(
+    root: str | os.PathLike, work_dir: str | os.PathLike, *, image_size: int, batch_size: int, seed: int = 42,
+    val_fraction: float = 0.2,
+) -> tuple[Any, Any, list[str], str]:
+    """Get checked training and validation pipelines from a folder, whatever its layout.
+
+    ``root/train`` + ``root/validation`` (or ``root/val``): each is scanned and
+    a clean copy written under ``work_dir``. Otherwise ``root`` is one
+    class-per-folder tree and is split with :func:`split_folder`.
+
+    Args:
+        root: The data folder (only read).
+        work_dir: Where clean copies and splits go (outside ``root``).
+        image_size: Side length in pixels.
+        batch_size: Batch size.
+        seed: Split and shuffle seed. Defaults to 42.
+        val_fraction: Validation share when ``root`` must be split. Defaults to 0.2.
+
+    Returns:
+        ``(train_ds, val_ds, class_names, description)``; the description says
+        what was used and how many files were skipped.
+    """
+    from tlhelpers import data
+
+    root, work = Path(root).expanduser(), Path(work_dir).expanduser()
+    val_dir = next((root / n for n in ("validation", "val") if (root / n).is_dir()), None)
+    if (root / "train").is_dir() and val_dir is not None:
+        reports = {"train": scan(root / "train"), "val": scan(val_dir)}
+        datasets, names = {}, None
+        for split, rep in reports.items():
+            clean = write_clean_tree(rep, work / "clean" / split)
+            (clean / _SPLIT_MARKER).unlink()
+            datasets[split], split_names = data.image_folder(clean, image_size=image_size, batch_size=batch_size,
+                                                             shuffle=split == "train", seed=seed, all_files=True)
+            if names is not None and split_names != names:
+                raise FolderError(f"train has classes {names} but {val_dir.name} has {split_names}.")
+            names = split_names
+        skipped = sum(len(r.skipped) for r in reports.values())
+        text = f"{root}: train/ and {val_dir.name}/ used as given; {skipped} unusable files skipped"
+        return datasets["train"], datasets["val"], names or [], text
+    result = split_folder(root, work / "split_data", ratio=(1 - val_fraction, val_fraction), seed=seed)
+    splits, names = load_splits(result.output, image_size=image_size, batch_size=batch_size, seed=seed)
+    text = (f"{root}: split {1 - val_fraction:.0%} / {val_fraction:.0%} with seed {seed}; "
+            f"{len(result.report.skipped)} unusable files skipped")
+    return splits["train"], splits["val"], names, text

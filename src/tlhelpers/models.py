@@ -8,6 +8,7 @@ whatever scaling a network needs happens inside the model, exactly once.
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +35,8 @@ __all__ = [
     "trainable_summary",
     "with_class_names",
     "class_names_of",
+    "register_custom_layers",
+    "load_model",
 ]
 
 
@@ -524,3 +527,35 @@ def class_names_of(model: keras.Model) -> list[str] | None:
         if isinstance(layer, cls):
             return list(layer.names)
     return None
+
+
+def register_custom_layers() -> None:
+    """Register every Keras layer class of ``tlhelpers`` (Preprocess, RandomAffine, ClassNames, HubLayer).
+
+    ``keras.models.load_model`` needs them registered to open a model saved by
+    the course; :func:`load_model` does this for you.
+    """
+    _preprocess_class()
+    _affine_class()
+    _label_names_class()
+    try:
+        from tlhelpers import tfhub
+
+        tfhub._hub_layer_class()
+    except ImportError:  # pragma: no cover - tensorflow_hub not installed: no hub layers to load
+        pass
+
+
+def load_model(path: str | os.PathLike) -> keras.Model:
+    """Load a ``.keras`` model saved by the course, in any process (registers the custom layers first).
+
+    Args:
+        path: The ``.keras`` file.
+
+    Returns:
+        The model.
+    """
+    import keras
+
+    register_custom_layers()
+    return keras.models.load_model(path)

@@ -269,7 +269,7 @@ def plot_comparison_bars(
     table: Any, metrics: Sequence[str] = ("val_accuracy", "throughput_img_s", "params_total", "saved_mb"),
     *, axes: Sequence[Axes] | None = None,
 ) -> Figure:
-    """Grouped horizontal bars, one panel per metric, one bar per compared model.
+    """Draw grouped horizontal bars, one panel per metric, one bar per compared model.
 
     Args:
         table: A DataFrame from :func:`tlhelpers.compare.compare` (failed rows are left out).
