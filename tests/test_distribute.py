@@ -1,0 +1,43 @@
+"""tf.distribute: MirroredStrategy over two logical CPU devices trains a transfer model.
+
+Runs in a subprocess, because logical devices must be configured before TensorFlow initialises them.
+"""
+
+import subprocess
+import sys
+import textwrap
+
+SCRIPT = textwrap.dedent("""
+    import os
+    os.environ["TLH_SMOKE"] = "1"
+    import numpy as np
+    import tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    import keras
+    from tlhelpers import models, training
+
+    training.set_seed(0)
+    strategy = tf.distribute.MirroredStrategy([d.name for d in tf.config.list_logical_devices("CPU")])
+    print("replicas", strategy.num_replicas_in_sync)
+    rng = np.random.default_rng(0)
+    y = np.arange(64) % 2
+    x = rng.uniform(0, 80, (64, 64, 64, 3)).astype("float32")
+    x[y == 1, ..., 2] += 150
+    global_batch = 8 * strategy.num_replicas_in_sync
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(global_batch)
+    with strategy.scope():
+        tm = models.build_transfer_model("MobileNetV2", 2, image_size=64, alpha=0.35)
+        tm.model.compile(keras.optimizers.Adam(1e-2), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    hist = tm.model.fit(ds, epochs=4, verbose=0)
+    print("losses", " ".join(f"{v:.4f}" for v in hist.history["loss"]))
+""")
+
+
+def test_mirrored_strategy_on_two_logical_cpus_trains():
+    proc = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = dict(line.split(" ", 1) for line in proc.stdout.splitlines() if line.startswith(("replicas", "losses")))
+    assert lines["replicas"] == "2"
+    losses = [float(v) for v in lines["losses"].split()]
+    assert losses[-1] < losses[0], losses
