@@ -2,7 +2,6 @@
 
 import math
 
-import keras
 import matplotlib
 import numpy as np
 import pandas as pd

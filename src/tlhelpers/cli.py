@@ -9,6 +9,9 @@ Commands:
     tlh compare --data DIR --backbones a,b  train candidates the same way; table and charts
     tlh train DIR --backbone NAME           fine-tune on a class-per-folder dataset; .keras + report
     tlh predict MODEL IMAGE ...             top-k labels for image files (--json)
+    tlh prefetch [--lesson N | --all]       download what the lessons need (--dry-run lists it)
+    tlh doctor                              versions, hardware, caches, what is missing per lesson
+    tlh backbones                           list the registered backbones
 """
 
 from __future__ import annotations
@@ -81,6 +84,15 @@ def build_parser() -> argparse.ArgumentParser:
     pred.add_argument("--json", action="store_true", help="print JSON instead of text")
 
     sub.add_parser("backbones", help="list the registered backbones")
+
+    pf = sub.add_parser("prefetch", help="download every dataset, weight file and TF-Hub module the lessons use")
+    which = pf.add_mutually_exclusive_group()
+    which.add_argument("--lesson", action="append", default=None, help="lesson number (repeatable)")
+    which.add_argument("--all", action="store_true", help="every lesson (the default)")
+    pf.add_argument("--dir", type=Path, default=None, help="cache root (sets TLH_CACHE_DIR and the caches under it)")
+    pf.add_argument("--dry-run", action="store_true", help="list the assets with source and size; download nothing")
+
+    sub.add_parser("doctor", help="versions, hardware, caches and what each lesson is missing offline")
     return parser
 
 
@@ -229,6 +241,43 @@ def _cmd_backbones(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_prefetch(args: argparse.Namespace) -> int:
+    from tlhelpers import prefetch
+
+    root = prefetch.point_env_at_cache(args.dir)  # before Keras is imported
+    try:
+        assets = prefetch.manifest(args.lesson)
+    except KeyError as exc:
+        return _fail("prefetch", str(exc.args[0]))
+    if args.dry_run:
+        print(f"cache root: {root}")
+        for a in assets:
+            where = prefetch.is_cached(a)
+            state = f"cached ({prefetch.size_on_disk(where)}) at {where}" if where else f"to download, {a.size}"
+            print(f"[{a.kind:7s}] {a.name}   {a.key}\n          source: {a.source}\n          lessons "
+                  f"{', '.join(a.lessons)}; {state}")
+        print(f"{len(assets)} assets")
+        return 0
+    failed = 0
+    for i, a in enumerate(assets, 1):
+        print(f"[{i}/{len(assets)}] {a.name} ...", flush=True)
+        try:
+            print(f"          -> {prefetch.fetch(a)}")
+        except RuntimeError as exc:
+            failed += 1
+            print(f"tlh prefetch: {exc}", file=sys.stderr)
+    print(f"cache root {root}: {len(assets) - failed} of {len(assets)} assets ready. Use the same cache with "
+          f"TLH_CACHE_DIR={root} (then the lessons run in full mode without network).")
+    return 1 if failed else 0
+
+
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    from tlhelpers import prefetch
+
+    prefetch.doctor()
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``tlh`` command line.
 
@@ -240,7 +289,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     args = build_parser().parse_args(argv)
     handlers = {"run": _cmd_run, "mode": _cmd_mode, "compare": _cmd_compare, "train": _cmd_train,
-                "predict": _cmd_predict, "backbones": _cmd_backbones}
+                "predict": _cmd_predict, "backbones": _cmd_backbones, "prefetch": _cmd_prefetch,
+                "doctor": _cmd_doctor}
     return handlers[args.command](args)
 
 
