@@ -49,6 +49,8 @@ def test_run_passes_records_metrics_and_fails_naming_the_cell(tmp_path, capsys):
     assert by_name["02_broken"]["status"] == "failed" and by_name["02_broken"]["failed_cell"] == 3
     assert summary["run"]["mode"] == "smoke"
     assert (run_dir / "01_good.ipynb").is_file() and (run_dir / "summary.md").is_file()
+    html = (run_dir / "01_good.html").read_text()
+    assert "answer" in html and by_name["01_good"]["html"].endswith("01_good.html")
     assert "| 02_broken | failed |" in (run_dir / "summary.md").read_text()
 
 

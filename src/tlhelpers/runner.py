@@ -35,6 +35,7 @@ class LessonResult:
         failed_cell: 1-based index of the code cell that failed (None if passed).
         error: The error name and message (None if passed).
         executed: Path of the executed notebook.
+        html: Path of its HTML export (None without nbconvert).
     """
 
     lesson: str
@@ -44,6 +45,7 @@ class LessonResult:
     failed_cell: int | None = None
     error: str | None = None
     executed: str | None = None
+    html: str | None = None
 
 
 def find_lessons(notebooks_dir: str | os.PathLike, selection: Sequence[str] = ()) -> list[Path]:
@@ -156,6 +158,7 @@ def run_lesson(
     seconds = time.perf_counter() - start
     executed = out / path.name
     nbformat.write(nb, executed)
+    html = _write_html(nb, out / f"{path.stem}.html")
     failed = _failed_cell(nb) if error else None
     return LessonResult(
         lesson=path.stem,
@@ -165,7 +168,22 @@ def run_lesson(
         failed_cell=failed,
         error=error,
         executed=str(executed),
+        html=str(html) if html else None,
     )
+
+
+def _write_html(nb: object, target: Path) -> Path | None:
+    """Export an executed notebook to HTML (None when nbconvert is not installed or fails)."""
+    try:
+        from nbconvert import HTMLExporter
+    except ImportError:
+        return None
+    try:
+        body, _ = HTMLExporter().from_notebook_node(nb)
+    except Exception:  # noqa: BLE001 - HTML is a convenience; the executed .ipynb is the record
+        return None
+    target.write_text(body, encoding="utf-8")
+    return target
 
 
 def write_summary(results: Sequence[LessonResult], out_dir: str | os.PathLike, *, mode: str) -> Path:
