@@ -23,39 +23,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import threading
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from bench.common import summarize, write  # noqa: E402
-
-
-class PeakRSS:
-    """Sample this process's resident memory in a thread; report the peak growth."""
-
-    def __enter__(self) -> PeakRSS:
-        import psutil
-
-        self._proc = psutil.Process()
-        self.start = self._proc.memory_info().rss
-        self.peak = self.start
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-        return self
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.02):
-            self.peak = max(self.peak, self._proc.memory_info().rss)
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    @property
-    def growth_mib(self) -> float:
-        return (self.peak - self.start) / 2**20
+from tlhelpers.compare import PeakRSS  # noqa: E402
 
 
 def ours(train_dir, image_size: int, batch: int, epochs: int, fused: bool = True) -> dict:
@@ -77,7 +50,7 @@ def ours(train_dir, image_size: int, batch: int, epochs: int, fused: bool = True
             per_epoch.append(time.perf_counter() - t0)
         seconds = time.perf_counter() - start
     return {"seconds": seconds, "images": images, "images_per_second": images / seconds,
-            "epoch_seconds": per_epoch, "peak_rss_growth_mib": mem.growth_mib}
+            "epoch_seconds": per_epoch, "peak_rss_growth_mib": mem.growth_mb}
 
 
 def classic(train_dir, image_size: int, batch: int, epochs: int) -> dict:
@@ -98,7 +71,7 @@ def classic(train_dir, image_size: int, batch: int, epochs: int) -> dict:
             per_epoch.append(time.perf_counter() - t0)
         seconds = time.perf_counter() - start
     return {"seconds": seconds, "images": images, "images_per_second": images / seconds,
-            "epoch_seconds": per_epoch, "peak_rss_growth_mib": mem.growth_mib}
+            "epoch_seconds": per_epoch, "peak_rss_growth_mib": mem.growth_mb}
 
 
 def main() -> None:
