@@ -45,17 +45,42 @@
 # %% [markdown]
 # ## Setup
 #
-# On Colab or Kaggle, this cell installs the course's helper package `tlhelpers`; elsewhere it does
-# nothing (install it with `pip install -e ".[dev]"` from the repository):
+# On Colab or Kaggle, this cell installs the course's helper package `tlhelpers` and keeps the runtime's own
+# TensorFlow and Keras when they are in the supported range (it tells you if a restart is needed); elsewhere
+# it does nothing (install with `pip install -e ".[dev]"` from the repository):
 
 # %%
 import os
 import subprocess
 import sys
+from importlib import metadata
 
-if "google.colab" in sys.modules or "KAGGLE_KERNEL_RUN_TYPE" in os.environ:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q",
-                    "tlhelpers @ git+https://github.com/tl-course/transfer-learning-course"], check=True)
+COURSE_REPO = "https://github.com/tl-course/transfer-learning-course"  # the one place that names it (tested)
+if "google.colab" in sys.modules or "KAGGLE_KERNEL_RUN_TYPE" in os.environ or os.environ.get("TLH_INSTALL_FROM"):
+    source = os.environ.get("TLH_INSTALL_FROM") or f"git+{COURSE_REPO}"
+
+    def _versions() -> dict:
+        found = {}
+        for pkg in ("tensorflow", "keras", "numpy"):
+            try:
+                found[pkg] = metadata.version(pkg)
+            except metadata.PackageNotFoundError:
+                found[pkg] = None
+        return found
+
+    before = _versions()
+    pip = subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"tlhelpers @ {source}"],
+                         capture_output=True, text=True)
+    if pip.returncode != 0:
+        raise SystemExit(f"Could not install tlhelpers from {source}: switch the notebook's Internet on "
+                         "(Kaggle: Settings > Internet), check the address, then run this cell again.")
+    changed = {k: (v, _versions()[k]) for k, v in before.items() if _versions()[k] != v}
+    if changed:
+        print("pip changed", ", ".join(f"{k} {a} -> {b}" for k, (a, b) in changed.items()),
+              "to fit the course's supported range: restart the session (Colab: Runtime > Restart session), "
+              "then run the notebook from the top.")
+    else:
+        print(f"tlhelpers installed; kept this runtime's TensorFlow {before['tensorflow']}, Keras {before['keras']}.")
 
 # %% [markdown]
 # Import everything the lesson uses, print the versions, fix the random seed and read the settings of
@@ -67,9 +92,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import tensorflow as tf
 
-from tlhelpers import config, data, evaluate, models, plots, report, training
+from tlhelpers import config, data, evaluate, plots, report, training
 
 print("TensorFlow", tf.__version__, "| Keras", keras.__version__)
+strategy = training.setup_accelerator()  # GPU/TPU strategy and mixed precision where the hardware has them
 training.set_seed(42)
 cfg = config.settings(1)
 print(config.describe_mode(1))
@@ -113,9 +139,10 @@ for size in (32, 96, 224):
 # each batch. Look at what one batch holds:
 
 # %%
-train_ds = data.make_pipeline(train_raw, image_size=cfg.image_size, batch_size=cfg.batch_size, training=True)
-val_ds = data.make_pipeline(val_raw, image_size=cfg.image_size, batch_size=cfg.batch_size)
-test_ds = data.make_pipeline(test_raw, image_size=cfg.image_size, batch_size=cfg.batch_size)
+batch_size = cfg.batch_size * strategy.num_replicas_in_sync  # the global batch: one slice per GPU
+train_ds = data.make_pipeline(train_raw, image_size=cfg.image_size, batch_size=batch_size, training=True)
+val_ds = data.make_pipeline(val_raw, image_size=cfg.image_size, batch_size=batch_size)
+test_ds = data.make_pipeline(test_raw, image_size=cfg.image_size, batch_size=batch_size)
 
 images, labels = next(iter(train_ds))
 print("images:", images.shape, images.dtype, f"values {images.numpy().min():.0f}..{images.numpy().max():.0f}")
@@ -125,21 +152,47 @@ print("labels:", labels.shape, labels.dtype, labels.numpy()[:10])
 # ## Build the CNN
 #
 # Three convolution blocks learn local patterns, two dense layers with dropout combine them, and a
-# softmax gives one probability per class. The first layer rescales 0..255 pixels to 0..1:
+# softmax gives one probability per class. The first layer rescales 0..255 pixels to 0..1. Build the model
+# inside `strategy.scope()`, so that on two GPUs its weights are mirrored on both:
 
 # %%
-model = models.build_scratch_cnn((cfg.image_size, cfg.image_size, 3), len(class_names))
+with strategy.scope():
+    model = keras.Sequential([
+        keras.Input((cfg.image_size, cfg.image_size, 3)),
+        keras.layers.Rescaling(1.0 / 255),
+        keras.layers.Conv2D(32, 3, padding="same", activation="relu"),
+        keras.layers.MaxPooling2D(),
+        keras.layers.Conv2D(64, 3, padding="same", activation="relu"),
+        keras.layers.MaxPooling2D(),
+        keras.layers.Conv2D(128, 3, padding="same", activation="relu"),
+        keras.layers.MaxPooling2D(),
+        keras.layers.Flatten(),
+        keras.layers.Dense(256, activation="relu"),
+        keras.layers.Dropout(0.5),
+        keras.layers.Dense(128, activation="relu"),
+        keras.layers.Dropout(0.5),
+        keras.layers.Dense(len(class_names), activation="softmax", dtype="float32"),  # float32 under mixed precision
+    ], name="scratch_cnn")
 model.summary()
+
+# %% [markdown]
+# `models.build_scratch_cnn` builds the same network (lesson 04 uses it as the from-scratch candidate).
+#
+# Note: under mixed precision (on a T4) the layers compute in float16; keep the last layer in float32
+# (`dtype="float32"`) so the softmax and the loss stay numerically safe.
 
 # %% [markdown]
 # ## Train the model
 #
-# Compile with Adam and sparse categorical cross-entropy (the labels are integers), then train:
+# Compile with Adam and sparse categorical cross-entropy (the labels are integers), inside the same scope,
+# then train:
 
 # %%
-model.compile(optimizer=keras.optimizers.Adam(1e-3),
-              loss="sparse_categorical_crossentropy",
-              metrics=["accuracy"])
+with strategy.scope():
+    model.compile(optimizer=keras.optimizers.Adam(1e-3),
+                  loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+print(training.xla_decision(model))
 timer = training.EpochTimer.create()
 history = model.fit(train_ds, validation_data=val_ds, epochs=cfg.epochs, callbacks=[timer], verbose=2)
 report.log_metric("seconds_per_epoch", float(np.median(timer.seconds)), unit="s")
@@ -205,8 +258,8 @@ plt.show()
 #
 # ## Exercises
 #
-# 1. Train at 32 px instead of 96 px (`cfg = dataclasses.replace(cfg, image_size=32)` before building the
-#    pipelines). What happens to accuracy and to the time
+# 1. Train at 32 px instead of 96 px (`import dataclasses`, then `cfg = dataclasses.replace(cfg, image_size=32)`
+#    before building the pipelines). What happens to accuracy and to the time
 #    per epoch?
 # 2. Add `keras.layers.RandomFlip("horizontal")` after the input layer. Does the gap between training and
 #    validation accuracy shrink?

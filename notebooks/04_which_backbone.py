@@ -48,16 +48,42 @@
 # %% [markdown]
 # ## Setup
 #
-# On Colab or Kaggle, this cell installs `tlhelpers`; elsewhere it does nothing:
+# On Colab or Kaggle, this cell installs the course's helper package `tlhelpers` and keeps the runtime's own
+# TensorFlow and Keras when they are in the supported range (it tells you if a restart is needed); elsewhere
+# it does nothing (install with `pip install -e ".[dev]"` from the repository):
 
 # %%
 import os
 import subprocess
 import sys
+from importlib import metadata
 
-if "google.colab" in sys.modules or "KAGGLE_KERNEL_RUN_TYPE" in os.environ:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q",
-                    "tlhelpers @ git+https://github.com/tl-course/transfer-learning-course"], check=True)
+COURSE_REPO = "https://github.com/tl-course/transfer-learning-course"  # the one place that names it (tested)
+if "google.colab" in sys.modules or "KAGGLE_KERNEL_RUN_TYPE" in os.environ or os.environ.get("TLH_INSTALL_FROM"):
+    source = os.environ.get("TLH_INSTALL_FROM") or f"git+{COURSE_REPO}"
+
+    def _versions() -> dict:
+        found = {}
+        for pkg in ("tensorflow", "keras", "numpy"):
+            try:
+                found[pkg] = metadata.version(pkg)
+            except metadata.PackageNotFoundError:
+                found[pkg] = None
+        return found
+
+    before = _versions()
+    pip = subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"tlhelpers @ {source}"],
+                         capture_output=True, text=True)
+    if pip.returncode != 0:
+        raise SystemExit(f"Could not install tlhelpers from {source}: switch the notebook's Internet on "
+                         "(Kaggle: Settings > Internet), check the address, then run this cell again.")
+    changed = {k: (v, _versions()[k]) for k, v in before.items() if _versions()[k] != v}
+    if changed:
+        print("pip changed", ", ".join(f"{k} {a} -> {b}" for k, (a, b) in changed.items()),
+              "to fit the course's supported range: restart the session (Colab: Runtime > Restart session), "
+              "then run the notebook from the top.")
+    else:
+        print(f"tlhelpers installed; kept this runtime's TensorFlow {before['tensorflow']}, Keras {before['keras']}.")
 
 # %% [markdown]
 # Import what the lesson uses, pick the hardware strategy, fix the seed and read this mode's settings:
@@ -103,8 +129,9 @@ for name, ds in [("train", train_ds), ("validation", val_ds), ("test", test_ds)]
 # random head scores about 50 %: every number after training should be read against this starting point:
 
 # %%
-first = compare.candidate(CANDIDATES[0]).build(len(class_names), cfg.image_size)
-first.model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
+with strategy.scope():  # build and compile where the model lives (on two GPUs: mirrored on both)
+    first = compare.candidate(CANDIDATES[0]).build(len(class_names), cfg.image_size)
+    first.model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
 loss0, acc0 = first.model.evaluate(val_ds, verbose=0)
 print(f"{CANDIDATES[0]} before training: validation accuracy {acc0:.3f}, loss {loss0:.3f}")
 
@@ -120,10 +147,12 @@ print(f"{CANDIDATES[0]} before training: validation accuracy {acc0:.3f}, loss {l
 my_backbone = backbones.Backbone(
     name="MySqueezeNet", constructor="", module="imagenet_utils", preprocess="caffe", input_size=224, min_size=32,
     note="SqueezeNet v1.1, registered by hand", weights_file=squeezenet.WEIGHTS_FILE,
+    weights_url=squeezenet.WEIGHTS_URL,  # where full mode downloads the file once
     factory=lambda input_shape, weights, pooling=None, **_: squeezenet.squeezenet_v1_1(input_shape, weights, pooling),
 )
 backbones.register(my_backbone, replace=True)
-byo = models.build_transfer_model("MySqueezeNet", len(class_names), image_size=cfg.image_size)
+with strategy.scope():
+    byo = models.build_transfer_model("MySqueezeNet", len(class_names), image_size=cfg.image_size)
 print(models.trainable_summary(byo.model))
 print("weights file:", backbones.resolve_weights("MySqueezeNet"))
 
@@ -141,7 +170,7 @@ print("weights file:", backbones.resolve_weights("MySqueezeNet"))
 # %%
 out_dir = config.cache_root() / "compare" / f"lesson04_{cfg.mode}"
 table = compare.compare(CANDIDATES, train_ds, val_ds, test_ds, num_classes=len(class_names),
-                        image_size=cfg.image_size, epochs=cfg.epochs, out_dir=out_dir)
+                        image_size=cfg.image_size, epochs=cfg.epochs, out_dir=out_dir, strategy=strategy)
 shown = ["name", "status", "val_accuracy_before", "val_accuracy", "test_accuracy", "params_total", "saved_mb",
          "seconds_per_epoch", "throughput_img_s", "latency_ms", "peak_rss_mb"]
 with pd.option_context("display.width", 200, "display.precision", 3):
@@ -184,7 +213,7 @@ plt.show()
 sweep = compare.data_efficiency(root / "train", val_ds, per_class=cfg.get("sweep_per_class"),
                                 backbone=cfg.get("sweep_backbone"), image_size=cfg.image_size,
                                 batch_size=batch_size, epochs=cfg.get("sweep_epochs"),
-                                fine_tune_epochs=cfg.get("sweep_fine_tune_epochs"))
+                                fine_tune_epochs=cfg.get("sweep_fine_tune_epochs"), strategy=strategy)
 print(sweep.pivot(index="train_images", columns="method", values="val_accuracy").round(3))
 fig, ax = plots.plot_data_efficiency(sweep)
 plt.show()

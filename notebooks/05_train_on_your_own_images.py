@@ -42,16 +42,42 @@
 # %% [markdown]
 # ## Setup
 #
-# On Colab or Kaggle, this cell installs `tlhelpers`; elsewhere it does nothing:
+# On Colab or Kaggle, this cell installs the course's helper package `tlhelpers` and keeps the runtime's own
+# TensorFlow and Keras when they are in the supported range (it tells you if a restart is needed); elsewhere
+# it does nothing (install with `pip install -e ".[dev]"` from the repository):
 
 # %%
 import os
 import subprocess
 import sys
+from importlib import metadata
 
-if "google.colab" in sys.modules or "KAGGLE_KERNEL_RUN_TYPE" in os.environ:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q",
-                    "tlhelpers @ git+https://github.com/tl-course/transfer-learning-course"], check=True)
+COURSE_REPO = "https://github.com/tl-course/transfer-learning-course"  # the one place that names it (tested)
+if "google.colab" in sys.modules or "KAGGLE_KERNEL_RUN_TYPE" in os.environ or os.environ.get("TLH_INSTALL_FROM"):
+    source = os.environ.get("TLH_INSTALL_FROM") or f"git+{COURSE_REPO}"
+
+    def _versions() -> dict:
+        found = {}
+        for pkg in ("tensorflow", "keras", "numpy"):
+            try:
+                found[pkg] = metadata.version(pkg)
+            except metadata.PackageNotFoundError:
+                found[pkg] = None
+        return found
+
+    before = _versions()
+    pip = subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"tlhelpers @ {source}"],
+                         capture_output=True, text=True)
+    if pip.returncode != 0:
+        raise SystemExit(f"Could not install tlhelpers from {source}: switch the notebook's Internet on "
+                         "(Kaggle: Settings > Internet), check the address, then run this cell again.")
+    changed = {k: (v, _versions()[k]) for k, v in before.items() if _versions()[k] != v}
+    if changed:
+        print("pip changed", ", ".join(f"{k} {a} -> {b}" for k, (a, b) in changed.items()),
+              "to fit the course's supported range: restart the session (Colab: Runtime > Restart session), "
+              "then run the notebook from the top.")
+    else:
+        print(f"tlhelpers installed; kept this runtime's TensorFlow {before['tensorflow']}, Keras {before['keras']}.")
 
 # %% [markdown]
 # Import what the lesson uses, pick the hardware strategy, fix the seed and read this mode's settings:

@@ -32,7 +32,7 @@ def test_manifest_covers_every_dataset_and_model_the_lessons_reference():
         if "decode_imagenet(" in text:
             assert "file:imagenet_class_index" in keys, lesson
         for key in re.findall(r'config\.settings\(("?[\w-]+"?)\)', text):
-            s = config._LESSONS[f"{int(key):02d}" if key.isdigit() else key.strip('"')]["full"]
+            s = config.full_settings(key.strip('"'))
             if s.get("handle"):
                 assert f"hub:{tfhub.get(s.get('handle')).name}" in keys, (lesson, key)
             for backbone in [s.get("backbone"), s.get("classifier"), s.get("sweep_backbone"),

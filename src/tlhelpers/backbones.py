@@ -83,20 +83,23 @@ class Backbone:
 
         return getattr(keras.applications, self.module).preprocess_input
 
-    def weights_filename(self, alpha: float = 1.0, size: int | None = None) -> str | None:
-        """Return the Keras cache file name of the no-top ImageNet weights.
+    def weights_filename(self, alpha: float = 1.0, size: int | None = None, *, top: bool = False) -> str | None:
+        """Return the Keras cache file name of the ImageNet weights.
 
         Args:
             alpha: Width multiplier (MobileNets). Defaults to 1.0.
             size: Input size (MobileNetV2 has one file per size). Defaults to
                 the native size.
+            top: The file of the whole classifier (with its 1000-class top)
+                instead of the no-top base. Defaults to False.
 
         Returns:
             The file name, or None when unknown.
         """
         if self.weights_file is None:
             return None
-        return self.weights_file.format(alpha=float(alpha), size=size or self.input_size)
+        name = self.weights_file.format(alpha=float(alpha), size=size or self.input_size)
+        return name.replace("_no_top", "").replace("_notop", "") if top else name
 
 
 def _b(name: str, constructor: str, module: str, preprocess: str, size: int, min_size: int, note: str,
@@ -248,6 +251,10 @@ def resolve_weights(backbone: str | Backbone, *, alpha: float = 1.0, image_size:
         for folder in [*weights_cache_dirs(), *extra_dirs]:
             if (folder / filename).is_file():
                 return str(folder / filename)
+    if config.rehearsal() is not None:
+        from tlhelpers import rehearsal
+
+        return str(rehearsal.standin_weights_file(spec, alpha=alpha, image_size=image_size or spec.input_size))
     if config.smoke_mode():
         warnings.warn(f"Smoke mode: no offline ImageNet weights for {spec.name} (alpha={alpha}) found in "
                       f"{', '.join(str(d) for d in weights_cache_dirs())}; using RANDOM weights. Accuracy "
@@ -334,14 +341,16 @@ def imagenet_classifier(backbone: str | Backbone, *, alpha: float | None = None)
     kwargs = dict(spec.kwargs)
     if alpha is not None:
         kwargs["alpha"] = alpha
-    weights: str | None = "imagenet"
-    if config.smoke_mode():
-        top_file = (spec.weights_filename(alpha or 1.0, spec.input_size) or "").replace("_no_top", "").replace(
-            "_notop", "")
-        cached = [d / top_file for d in weights_cache_dirs() if top_file and (d / top_file).is_file()]
-        weights = str(cached[0]) if cached else None
-        if weights is None:
-            print(f"NOTICE: {spec.name} classifier uses RANDOM weights (smoke mode): its predictions mean nothing.")
+    top_file = spec.weights_filename(alpha or 1.0, spec.input_size, top=True)
+    cached = [d / top_file for d in weights_cache_dirs() if top_file and (d / top_file).is_file()]
+    weights: str | None = str(cached[0]) if cached else "imagenet"
+    if not cached and config.rehearsal() is not None:
+        from tlhelpers import rehearsal
+
+        weights = str(rehearsal.standin_weights_file(spec, alpha=alpha, image_size=spec.input_size, top=True))
+    elif not cached and config.smoke_mode():
+        weights = None
+        print(f"NOTICE: {spec.name} classifier uses RANDOM weights (smoke mode): its predictions mean nothing.")
     ctor = getattr(keras.applications, spec.constructor)
     return ctor(include_top=True, weights=weights, input_shape=(spec.input_size, spec.input_size, 3), **kwargs)
 
@@ -372,7 +381,7 @@ def decode_imagenet(probs: Any, top: int = 5) -> list[list[tuple[str, float]]]:
         raise ValueError(f"Expected ImageNet probabilities of shape [N, 1000], got {probs.shape}.")
     order = np.argsort(-probs, axis=1)[:, :top]
     names = _imagenet_class_names()
-    if names is None and not config.smoke_mode():
+    if names is None and not config.offline_sources():
         decoded = keras.applications.imagenet_utils.decode_predictions(probs, top=top)  # downloads the names once
         return [[(label, float(p)) for _, label, p in row] for row in decoded]
     names = names or [f"class_{i}" for i in range(1000)]

@@ -4,7 +4,7 @@ What belongs here: argument parsing and friendly error messages; the work
 itself is done by the other modules.
 
 Commands:
-    tlh run [LESSON ...] [--smoke]          execute lessons headless, write runs/<timestamp>/
+    tlh run [LESSON ...] [--smoke|--rehearse 1gpu|2gpu]  execute lessons headless, write runs/<timestamp>/
     tlh mode                                show the active mode and paths
     tlh compare --data DIR --backbones a,b  train candidates the same way; table and charts
     tlh train DIR --backbone NAME           fine-tune on a class-per-folder dataset; .keras + report
@@ -49,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("lessons", nargs="*", help="lesson numbers or name parts (default: all)")
     mode = run.add_mutually_exclusive_group()
     mode.add_argument("--smoke", action="store_true", help="tiny offline data (sets TLH_SMOKE=1)")
+    mode.add_argument("--rehearse", choices=sorted(config.REHEARSAL_SHAPES), default=None,
+                      help="GPU-shaped rehearsal: full-mode configuration on tiny offline data, on the CPU "
+                           "as one GPU (XLA, mixed precision) or two (MirroredStrategy); sets TLH_REHEARSE")
     mode.add_argument("--full", action="store_true", help="real data and weights (TLH_SMOKE=0)")
     run.add_argument("--notebooks", type=Path, default=None, help="folder with the lessons")
     run.add_argument("--runs-dir", type=Path, default=Path("runs"), help="output parent folder")
@@ -102,7 +105,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     smoke = True if args.smoke else (False if args.full else None)
     try:
         results, out = runner.run_lessons(args.notebooks or _default_notebooks(), args.lessons,
-                                          runs_dir=args.runs_dir, smoke=smoke)
+                                          runs_dir=args.runs_dir, smoke=smoke, rehearse=args.rehearse)
     except FileNotFoundError as exc:
         print(f"tlh run: {exc}", file=sys.stderr)
         return 2

@@ -177,6 +177,7 @@ def compare(
     fine_tune_lr: float = 1e-5,
     seed: int = 42,
     out_dir: str | os.PathLike | None = None,
+    strategy: tf.distribute.Strategy | None = None,
     verbose: int = 0,
 ) -> pd.DataFrame:
     """Train every candidate the same way and measure it; one failing candidate does not stop the others.
@@ -201,6 +202,9 @@ def compare(
         out_dir: Where to write ``comparison.csv``, ``comparison.json`` and
             ``histories.json`` after each candidate. Candidates already there
             with status ``ok`` are skipped (resume). Defaults to None.
+        strategy: The ``tf.distribute`` strategy every candidate is built and
+            compiled in (from ``training.setup_accelerator()``). Defaults to
+            the current one.
         verbose: Keras verbosity. Defaults to 0.
 
     Returns:
@@ -222,7 +226,8 @@ def compare(
         print(f"{cand.name}: training and measuring ...")
         row, history = _run_one(cand, train_ds, val_ds, test_ds, num_classes=num_classes, image_size=image_size,
                                 epochs=epochs, fine_tune_epochs=fine_tune_epochs, unfreeze_from=unfreeze_from,
-                                head_lr=head_lr, fine_tune_lr=fine_tune_lr, seed=seed, verbose=verbose)
+                                head_lr=head_lr, fine_tune_lr=fine_tune_lr, seed=seed, verbose=verbose,
+                                strategy=strategy)
         rows.append(row)
         if history:
             histories[cand.name] = history
@@ -247,9 +252,10 @@ def _write(out: Path, rows: list[dict], histories: dict) -> None:
 
 def _run_one(cand: Candidate, train_ds: Any, val_ds: Any, test_ds: Any, *, num_classes: int, image_size: int,
              epochs: int, fine_tune_epochs: int, unfreeze_from: Any, head_lr: float, fine_tune_lr: float,
-             seed: int, verbose: int) -> tuple[dict, dict]:
+             seed: int, verbose: int, strategy: Any = None) -> tuple[dict, dict]:
     import keras
     import numpy as np
+    import tensorflow as tf
 
     from tlhelpers import training
 
@@ -259,9 +265,12 @@ def _run_one(cand: Candidate, train_ds: Any, val_ds: Any, test_ds: Any, *, num_c
     try:
         with PeakRSS() as mem:
             training.set_seed(seed)
-            built = cand.build(num_classes, image_size)
-            model = getattr(built, "model", built)
-            model.compile(keras.optimizers.Adam(head_lr), "sparse_categorical_crossentropy", metrics=["accuracy"])
+            strategy = strategy or tf.distribute.get_strategy()
+            with strategy.scope():  # build and compile where the model lives (one or several devices)
+                built = cand.build(num_classes, image_size)
+                model = getattr(built, "model", built)
+                model.compile(keras.optimizers.Adam(head_lr), "sparse_categorical_crossentropy",
+                              metrics=["accuracy"])
             row["val_accuracy_before"], _ = _evaluate(model, val_ds)
             start = time.perf_counter()
             if hasattr(built, "head") and hasattr(built, "features"):
@@ -278,7 +287,9 @@ def _run_one(cand: Candidate, train_ds: Any, val_ds: Any, test_ds: Any, *, num_c
                 row["feature_seconds"] = 0.0
                 row["seconds_per_epoch"] = (time.perf_counter() - start) / epochs
             row["train_seconds"] = time.perf_counter() - start
-            model.compile(keras.optimizers.Adam(head_lr), "sparse_categorical_crossentropy", metrics=["accuracy"])
+            with strategy.scope():
+                model.compile(keras.optimizers.Adam(head_lr), "sparse_categorical_crossentropy",
+                              metrics=["accuracy"])
             row["val_accuracy"], row["val_loss"] = _evaluate(model, val_ds)
             if test_ds is not None:
                 row["test_accuracy"], row["test_loss"] = _evaluate(model, test_ds)
@@ -333,6 +344,7 @@ def data_efficiency(
     unfreeze_from: int | str | float = 100,
     methods: Sequence[str] = ("scratch", "features", "fine_tune"),
     seed: int = 42,
+    strategy: tf.distribute.Strategy | None = None,
 ) -> pd.DataFrame:
     """Accuracy versus labelled training images per class, for scratch, feature extraction and fine-tuning.
 
@@ -351,15 +363,18 @@ def data_efficiency(
         unfreeze_from: Where fine-tuning starts. Defaults to 100.
         methods: Any of ``"scratch"``, ``"features"``, ``"fine_tune"``.
         seed: Seed set before each point. Defaults to 42.
+        strategy: Where models are built and compiled. Defaults to the current one.
 
     Returns:
         A DataFrame: ``method``, ``per_class``, ``train_images``, ``val_accuracy``, ``seconds``.
     """
     import keras
     import pandas as pd
+    import tensorflow as tf
 
     from tlhelpers import data, training
 
+    strategy = strategy or tf.distribute.get_strategy()
     rows = []
     for n in per_class:
         train_ds, names = data.image_folder(train_dir, image_size=image_size, batch_size=batch_size, shuffle=True,
@@ -369,17 +384,22 @@ def data_efficiency(
             training.set_seed(seed)
             start = time.perf_counter()
             if method == "scratch":
-                built = candidate("scratch").build(len(names), image_size)
-                built.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
+                with strategy.scope():
+                    built = candidate("scratch").build(len(names), image_size)
+                    built.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy",
+                                  metrics=["accuracy"])
                 built.fit(train_ds, epochs=epochs, verbose=0)
                 model = built
             elif method in ("features", "fine_tune"):
-                built = candidate(backbone).build(len(names), image_size)
+                with strategy.scope():
+                    built = candidate(backbone).build(len(names), image_size)
                 training.fit_two_phase(built, train_ds, val_ds, head_epochs=epochs,
                                        fine_tune_epochs=fine_tune_epochs if method == "fine_tune" else 0,
                                        unfreeze_from=unfreeze_from, verbose=0)
                 model = built.model
-                model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
+                with strategy.scope():
+                    model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy",
+                                  metrics=["accuracy"])
             else:
                 raise ValueError(f"Unknown method {method!r}; use scratch, features or fine_tune.")
             acc, _ = _evaluate(model, val_ds)

@@ -9,6 +9,17 @@ in both modes.
 Switch smoke mode on with the environment variable ``TLH_SMOKE=1`` (``tlh run
 --smoke`` and the test suite set it for you).
 
+The **GPU-shaped rehearsal** (``TLH_REHEARSE=1gpu`` or ``TLH_REHEARSE=2gpu``,
+``tlh run --rehearse 1gpu``) runs the *full-mode* configuration of every lesson
+(the same backbones, hub contracts, image and batch sizes, unfreeze points and
+strategy/precision code) on a CPU, under what a GPU runtime brings: mixed
+precision and XLA decided as Keras decides on one GPU (``1gpu``), or a
+two-replica ``MirroredStrategy`` (``2gpu``). Only the amount of data, the
+number of steps and the weight source differ: offline data as in smoke mode,
+and stand-in weight files with random values laid out under the rehearsal's
+own cache root, where full mode looks for them. It proves that full mode runs,
+never what it scores.
+
 Paths:
 
 * ``TLH_CACHE_DIR``: the cache root for datasets, weights and TF-Hub modules
@@ -26,8 +37,13 @@ from pathlib import Path
 
 __all__ = [
     "SMOKE_ENV",
+    "REHEARSE_ENV",
+    "REHEARSAL_SHAPES",
     "LessonSettings",
     "smoke_mode",
+    "rehearsal",
+    "mode",
+    "offline_sources",
     "settings",
     "describe_mode",
     "cache_root",
@@ -37,6 +53,11 @@ __all__ = [
 ]
 
 SMOKE_ENV = "TLH_SMOKE"
+REHEARSE_ENV = "TLH_REHEARSE"
+REHEARSAL_SHAPES = {
+    "1gpu": "one GPU (Colab T4): mixed_float16, XLA decided as Keras decides on one GPU",
+    "2gpu": "two GPUs (Kaggle T4 x2): MirroredStrategy over two replicas, mixed_float16",
+}
 _TRUE = {"1", "true", "yes", "on"}
 
 
@@ -47,7 +68,42 @@ def smoke_mode() -> bool:
         True when the environment variable ``TLH_SMOKE`` is ``1``, ``true``,
         ``yes`` or ``on`` (any case).
     """
-    return os.environ.get(SMOKE_ENV, "").strip().lower() in _TRUE
+    return os.environ.get(SMOKE_ENV, "").strip().lower() in _TRUE and rehearsal() is None
+
+
+def rehearsal() -> str | None:
+    """Tell which GPU-shaped rehearsal is on, if any.
+
+    Returns:
+        ``"1gpu"`` or ``"2gpu"`` (the value of ``TLH_REHEARSE``), or None when
+        the variable is unset, empty or ``0``. A rehearsal wins over smoke mode.
+
+    Raises:
+        ValueError: ``TLH_REHEARSE`` holds an unknown value.
+    """
+    value = os.environ.get(REHEARSE_ENV, "").strip().lower()
+    if value in ("", "0", "off", "no", "false"):
+        return None
+    if value not in REHEARSAL_SHAPES:
+        raise ValueError(f"{REHEARSE_ENV}={value!r} is not a rehearsal shape; use one of "
+                         f"{', '.join(REHEARSAL_SHAPES)} (or unset it).")
+    return value
+
+
+def mode() -> str:
+    """Return the active mode: ``"smoke"``, ``"rehearsal"`` or ``"full"``."""
+    if rehearsal() is not None:
+        return "rehearsal"
+    return "smoke" if smoke_mode() else "full"
+
+
+def offline_sources() -> bool:
+    """Tell whether data, weights and modules come from offline sources (smoke mode and the rehearsal).
+
+    Returns:
+        True in smoke mode and in the rehearsal: nothing is downloaded.
+    """
+    return mode() != "full"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -209,10 +265,64 @@ def settings(lesson: str | int) -> LessonSettings:
     Raises:
         KeyError: The lesson has no settings; the message lists the known ones.
     """
-    key = f"{int(lesson):02d}" if str(lesson).isdigit() else str(lesson)
+    key = lesson_key(lesson)
     if key not in _LESSONS:
         raise KeyError(f"No settings for lesson {lesson!r}. Known lessons: {', '.join(sorted(_LESSONS))}.")
+    if rehearsal() is not None:
+        return rehearsal_settings(key)
     return _LESSONS[key]["smoke" if smoke_mode() else "full"]
+
+
+def lesson_key(lesson: str | int) -> str:
+    """Normalise a lesson number or name to its settings key (``3`` -> ``"03"``)."""
+    return f"{int(lesson):02d}" if str(lesson).isdigit() else str(lesson)
+
+
+def lesson_keys() -> list[str]:
+    """Return every settings key (lessons and their parts, e.g. ``"03-cifar10"``), sorted."""
+    return sorted(_LESSONS)
+
+
+def full_settings(lesson: str | int) -> LessonSettings:
+    """Return a lesson's full-mode settings, whatever the active mode (for prefetch and the rehearsal)."""
+    return _LESSONS[lesson_key(lesson)]["full"]
+
+
+# What the rehearsal shrinks: amounts of data and steps only. Per class for folder lessons, in total for TFDS ones.
+_REHEARSAL_DATA: dict[str, dict[str, object]] = {
+    "01": {"train_examples": 64, "val_examples": 64, "test_examples": 64},
+    "02": {"train_examples": 64, "val_examples": 64, "test_examples": 64, "aug_passes": 2},
+    "02-folder": {"train_examples": 16, "val_examples": 16},
+    "03": {"train_examples": 16, "val_examples": 16},
+    "03-cifar10": {"train_examples": 64, "val_examples": 64, "test_examples": 64},
+    "04": {"train_examples": 16, "val_examples": 8, "test_examples": 8, "sweep_per_class": (2, 4, 8, None),
+           "sweep_epochs": 1, "sweep_fine_tune_epochs": 1},
+    "05": {"train_examples": 16},
+}
+
+
+def rehearsal_settings(lesson: str | int) -> LessonSettings:
+    """Return a lesson's full-mode settings with the rehearsal's amounts of data and steps.
+
+    Everything that shapes the program (backbones, handles, image and batch
+    sizes, unfreeze points, learning rates) is the full-mode value; epochs
+    become 1 (fine-tuning: 1 when full mode fine-tunes) and the data a few
+    batches.
+
+    Args:
+        lesson: Lesson number or settings key.
+
+    Returns:
+        The settings, with ``mode="rehearsal"``.
+    """
+    key = lesson_key(lesson)
+    full = _LESSONS[key]["full"]
+    shrink = dict(_REHEARSAL_DATA.get(key, {}))
+    fields = {k: shrink.pop(k) for k in ("train_examples", "val_examples", "test_examples") if k in shrink}
+    extra = tuple((k, shrink.get(k, v)) for k, v in full.extra)
+    return dataclasses.replace(full, mode="rehearsal", epochs=1, fine_tune_epochs=min(full.fine_tune_epochs, 1),
+                               extra=extra, source=f"rehearsal: offline stand-in data (full mode: {full.source})",
+                               **fields)
 
 
 def describe_mode(lesson: str | int | None = None) -> str:
@@ -224,7 +334,11 @@ def describe_mode(lesson: str | int | None = None) -> str:
     Returns:
         A human-readable string.
     """
-    if smoke_mode():
+    shape = rehearsal()
+    if shape is not None:
+        text = (f"REHEARSAL ({REHEARSE_ENV}={shape}: {REHEARSAL_SHAPES[shape]}): the full-mode configuration on "
+                "tiny offline data with stand-in weights. It proves full mode runs; its numbers mean nothing.")
+    elif smoke_mode():
         text = (f"SMOKE mode ({SMOKE_ENV}=1): tiny offline data, few steps. "
                 "Numbers below only prove the code runs; unset the variable for real results.")
     else:
@@ -252,7 +366,8 @@ def cache_root() -> Path:
 
     Returns:
         ``$TLH_CACHE_DIR``, else ``<repo>/data/cache`` in a source checkout,
-        else ``~/.cache/tlhelpers``.
+        else ``~/.cache/tlhelpers``; in the rehearsal, its ``rehearsal``
+        subfolder, so stand-in weights never mix with real ones.
     """
     env = os.environ.get("TLH_CACHE_DIR")
     if env:
@@ -261,6 +376,8 @@ def cache_root() -> Path:
         root = repo_root() / "data" / "cache"
     else:
         root = Path.home() / ".cache" / "tlhelpers"
+    if rehearsal() is not None:
+        root = root / "rehearsal"  # stand-in weights never mix with real ones
     root.mkdir(parents=True, exist_ok=True)
     return root
 

@@ -68,7 +68,7 @@ def dataset_bytes(num_images: int, image_size: int, channels: int = 3, dtype_byt
 
 @contextlib.contextmanager
 def _maybe_mock(num_examples: int | None) -> Iterator[None]:
-    if not config.smoke_mode():
+    if not config.offline_sources():
         yield
         return
     import tensorflow_datasets as tfds
@@ -315,7 +315,7 @@ def get_cats_and_dogs() -> Path:
     Returns:
         The folder holding ``train`` and ``validation``.
     """
-    if config.smoke_mode():
+    if config.offline_sources():
         assets = config.assets_dir()
         if assets is not None and (assets / "cats_and_dogs_filtered" / "train").is_dir():
             return assets / "cats_and_dogs_filtered"
@@ -356,7 +356,7 @@ def get_flower_photos(*, smoke_per_class: int = 40) -> Path:
     Returns:
         The folder holding one subfolder per class (and nothing else).
     """
-    if config.smoke_mode():
+    if config.offline_sources():
         from tlhelpers import folders
 
         target = config.cache_root() / "smoke" / f"my_photos_{smoke_per_class}"

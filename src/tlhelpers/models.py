@@ -169,6 +169,9 @@ def _affine_class() -> Any:
             self.flip, self.rotation, self.zoom, self.translation = flip, rotation, zoom, translation
             self.fill_mode, self.seed = fill_mode, seed
             self.seed_generator = keras.random.SeedGenerator(seed)
+            # ImageProjectiveTransformV3 has no XLA kernel: without this, Keras's jit_compile="auto" turns XLA
+            # on for a single GPU and fit() crashes. Keras's own RandomRotation/RandomZoom say the same.
+            self.supports_jit = False
 
         def call(self, images: Any, training: Any = None) -> Any:
             if not training:

@@ -76,9 +76,7 @@ def _weights_asset(backbone: str, alpha: float | None, size: int, top: bool = Fa
     from tlhelpers import backbones
 
     spec = backbones.get(backbone)
-    filename = spec.weights_filename(alpha or 1.0, size) or f"{spec.name} weights"
-    if top:
-        filename = filename.replace("_no_top", "").replace("_notop", "")
+    filename = spec.weights_filename(alpha or 1.0, size, top=top) or f"{spec.name} weights"
     source = spec.weights_url or f"keras.applications.{spec.constructor} ImageNet weights"
     name = f"{spec.name}{f' alpha {alpha}' if alpha else ''} ImageNet weights ({'with' if top else 'no'} top)"
     return f"weights:{filename}", {"backbone": spec.name, "alpha": alpha, "size": size, "top": top,
@@ -90,8 +88,8 @@ def _lesson_models(lesson: str) -> list[tuple[str, str, dict, str, str, str]]:
     from tlhelpers import tfhub
 
     out = []
-    for key in [k for k in config._LESSONS if k.split("-")[0] == lesson]:
-        s = config._LESSONS[key]["full"]
+    for key in [k for k in config.lesson_keys() if k.split("-")[0] == lesson]:
+        s = config.full_settings(key)
         names = []
         if s.get("backbone"):
             names.append((str(s.get("backbone")), s.get("alpha"), s.image_size, False))

@@ -97,6 +97,7 @@ def run_lesson(
     out_dir: str | os.PathLike,
     *,
     smoke: bool | None = None,
+    rehearse: str | None = None,
     timeout: int = 1800,
     on_cell: Callable[[int, int], None] | None = None,
 ) -> LessonResult:
@@ -107,6 +108,8 @@ def run_lesson(
         out_dir: Where the executed notebook and its metrics go.
         smoke: Force smoke (True) or full (False) mode; None keeps the
             current environment. Defaults to None.
+        rehearse: Run the GPU-shaped rehearsal of that shape (``"1gpu"`` or
+            ``"2gpu"``); None keeps the current environment. Defaults to None.
         timeout: Seconds a single cell may take. Defaults to 1800.
         on_cell: Called as ``on_cell(done, total)`` after each code cell.
 
@@ -125,10 +128,14 @@ def run_lesson(
     nb = nbformat.read(path, as_version=4)
     total = sum(c.cell_type == "code" for c in nb.cells)
 
-    env_backup = {k: os.environ.get(k) for k in (report.METRICS_ENV, config.SMOKE_ENV)}
+    env_backup = {k: os.environ.get(k) for k in (report.METRICS_ENV, config.SMOKE_ENV, config.REHEARSE_ENV)}
     os.environ[report.METRICS_ENV] = str(metrics_file.resolve())
     if smoke is not None:
         os.environ[config.SMOKE_ENV] = "1" if smoke else "0"
+    if rehearse is not None:
+        os.environ[config.REHEARSE_ENV] = rehearse
+    elif smoke is not None:
+        os.environ.pop(config.REHEARSE_ENV, None)
 
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
                             resources={"metadata": {"path": str(path.parent.resolve())}})
@@ -227,6 +234,7 @@ def run_lessons(
     *,
     runs_dir: str | os.PathLike = "runs",
     smoke: bool | None = None,
+    rehearse: str | None = None,
     log: Callable[[str], None] = print,
 ) -> tuple[list[LessonResult], Path]:
     """Execute the selected lessons one after another and write the summary.
@@ -236,6 +244,7 @@ def run_lessons(
         selection: Lessons to run (see :func:`find_lessons`); empty runs all.
         runs_dir: Parent folder of the timestamped run folder. Defaults to ``runs``.
         smoke: Force smoke or full mode; None keeps the environment.
+        rehearse: Run the GPU-shaped rehearsal of that shape (``"1gpu"``, ``"2gpu"``).
         log: Where progress lines go. Defaults to ``print``.
 
     Returns:
@@ -248,7 +257,12 @@ def run_lessons(
     while out.exists():
         n += 1
         out = Path(runs_dir) / f"{stamp}-{n}"
-    mode = "smoke" if (smoke if smoke is not None else config.smoke_mode()) else "full"
+    if rehearse is not None:
+        mode = f"rehearsal-{rehearse}"
+    else:
+        mode = "smoke" if (smoke if smoke is not None else config.smoke_mode()) else "full"
+        if smoke is None and config.rehearsal() is not None:
+            mode = f"rehearsal-{config.rehearsal()}"
     log(f"Running {len(lessons)} lesson(s) in {mode} mode; output in {out}")
     results = []
     for i, path in enumerate(lessons, 1):
@@ -257,7 +271,7 @@ def run_lessons(
         def progress(done: int, total: int, _name: str = path.stem) -> None:
             log(f"    cell {done}/{total}")
 
-        r = run_lesson(path, out, smoke=smoke, on_cell=progress)
+        r = run_lesson(path, out, smoke=smoke, rehearse=rehearse, on_cell=progress)
         results.append(r)
         extra = f" failed at code cell {r.failed_cell}: {r.error}" if r.error else ""
         log(f"[{i}/{len(lessons)}] {path.stem}: {r.status} in {r.seconds}s {r.metrics or ''}{extra}")

@@ -164,7 +164,7 @@ def resolve(handle: str, *, verbose: bool = True) -> str:
         return str(path)
     model = get(handle) if not _is_url(handle) or any(
         handle.rstrip("/") in (m.tfhub, m.kaggle) for m in HANDLES.values()) else None
-    if config.smoke_mode():
+    if config.offline_sources():
         if model is None:
             raise RuntimeError(f"Smoke mode does not download {handle!r}. Use a registry name "
                                f"({', '.join(names())}) or a local SavedModel folder.")
@@ -293,6 +293,7 @@ def _hub_layer_class() -> Any:
                 raise TypeError(f"The SavedModel at {self.module_path} has no __call__; it is not a TF-Hub TF2 "
                                 "image model (TF1 hub.Module formats need tf_keras).")
             self.expected_size = _fixed_size(self._module)
+            self.output_dim = _output_dim(self._module, self.expected_size)  # here, not inside a strategy scope
             self.supports_jit = False  # SavedModel functions and the range check stay out of XLA
             for var in _module_variables(self._module):
                 # A Keras variable whose storage IS the module's tf.Variable: optimisers, freezing,
@@ -342,7 +343,7 @@ def _hub_layer_class() -> Any:
             return tf.cast(out, self.compute_dtype)
 
         def compute_output_shape(self, input_shape: Any) -> tuple:
-            return (input_shape[0], _output_dim(self._module, self.expected_size))
+            return (input_shape[0], self.output_dim)
 
         def get_config(self) -> dict[str, Any]:
             return {**super().get_config(), "handle": self.handle, "check_inputs": self.check_inputs,
@@ -378,11 +379,23 @@ def _fixed_size(module: Any) -> int | None:
 
 
 def _output_dim(module: Any, size: int | None) -> int:
-    """Run a module once on a dummy batch to learn its feature length."""
+    """Learn a module's feature length: from its traced signature, else by running it once on a dummy batch.
+
+    The signature needs no computation and works anywhere, including inside a
+    ``tf.distribute`` strategy's scope (cross-replica context), where running
+    the module is not allowed.
+    """
     import tensorflow as tf
 
+    fn = module.__call__ if callable(module) else None
+    for concrete in getattr(fn, "concrete_functions", []) or []:
+        out = concrete.structured_outputs
+        shape = getattr(out, "shape", None)
+        if shape is not None and shape.rank == 2 and shape[-1] is not None:
+            return int(shape[-1])
     side = size or 224
-    return int(module(tf.zeros([1, side, side, 3]), training=False).shape[-1])
+    with tf.init_scope():
+        return int(module(tf.zeros([1, side, side, 3]), training=False).shape[-1])
 
 
 def HubLayer(handle: str, *, trainable: bool = False, check_inputs: bool = True,  # noqa: N802 - reads like a class

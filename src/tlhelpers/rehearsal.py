@@ -1,0 +1,166 @@
+"""The GPU-shaped rehearsal: what a GPU runtime changes, imitated on a CPU.
+
+What belongs here: everything that makes a CPU behave like the runtimes
+learners use (Colab T4, Kaggle T4 x2) for the rehearsal tier
+(``TLH_REHEARSE=1gpu|2gpu``, see :mod:`tlhelpers.config`), and the stand-in
+weight files it lays out where full mode looks for ImageNet weights. Nothing
+here runs in smoke or full mode; production modules call in only through
+:func:`tlhelpers.training.setup_accelerator` and
+:func:`tlhelpers.backbones.resolve_weights` when the rehearsal is on.
+
+The two shapes:
+
+* ``1gpu``: the ``mixed_float16`` policy, and ``jit_compile="auto"`` decided
+  as Keras decides with one GPU present (XLA on when every layer of the model
+  supports it). Keras itself switches XLA off on CPU-only machines, which is
+  why CI never saw a layer without XLA kernels crash ``fit``.
+* ``2gpu``: the CPU split into two logical devices, a ``MirroredStrategy``
+  over both, and ``mixed_float16``. Keras switches XLA off under a strategy,
+  as on a real two-GPU machine.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    import tensorflow as tf
+
+__all__ = [
+    "xla_as_on_one_gpu",
+    "setup",
+    "standin_weights_file",
+]
+
+_PATCHED = False
+
+
+def xla_as_on_one_gpu() -> None:
+    """Make ``jit_compile="auto"`` decide as Keras does when one GPU is present.
+
+    Keras's ``Trainer._resolve_auto_jit_compile`` returns False on a machine
+    without GPU; with one GPU and no strategy it returns whether every layer
+    supports XLA (``layer.supports_jit``). This replaces the CPU-only check by
+    the GPU decision, for this process. Idempotent.
+    """
+    global _PATCHED
+    if _PATCHED:
+        return
+    from keras.src.trainers import trainer
+
+    def _resolve_as_on_one_gpu(self: Any) -> bool:
+        if self._distribute_strategy:  # Keras disables XLA under tf.distribute
+            return False
+        return bool(trainer.model_supports_jit(self))
+
+    trainer.Trainer._resolve_auto_jit_compile = _resolve_as_on_one_gpu
+    _PATCHED = True
+
+
+def _two_logical_cpus() -> list[str]:
+    """Split the CPU into two logical devices (before TensorFlow initialises them) and name them."""
+    import tensorflow as tf
+
+    cpus = tf.config.list_physical_devices("CPU")
+    try:
+        tf.config.set_logical_device_configuration(cpus[0], [tf.config.LogicalDeviceConfiguration()] * 2)
+    except RuntimeError:  # already initialised: fine if it was split before
+        pass
+    devices = [d.name for d in tf.config.list_logical_devices("CPU")]
+    if len(devices) < 2:
+        raise RuntimeError("The 2gpu rehearsal needs two logical CPU devices, but TensorFlow was initialised "
+                           "before tlhelpers.training.setup_accelerator() ran. Call it first in a fresh process.")
+    return devices[:2]
+
+
+def setup(shape: str, *, mixed_precision: bool = True, verbose: bool = True) -> tf.distribute.Strategy:
+    """Set up the CPU as the rehearsal shape says and return the strategy to build and compile in.
+
+    Args:
+        shape: ``"1gpu"`` or ``"2gpu"``.
+        mixed_precision: Set ``mixed_float16``, as on a T4. Defaults to True.
+        verbose: Print what was set up. Defaults to True.
+
+    Returns:
+        The default strategy (``1gpu``) or a two-replica ``MirroredStrategy`` (``2gpu``).
+
+    Raises:
+        ValueError: Unknown shape.
+    """
+    import keras
+    import tensorflow as tf
+
+    if shape == "1gpu":
+        xla_as_on_one_gpu()
+        strategy: tf.distribute.Strategy = tf.distribute.get_strategy()
+    elif shape == "2gpu":
+        strategy = tf.distribute.MirroredStrategy(_two_logical_cpus())
+    else:
+        raise ValueError(f"Unknown rehearsal shape {shape!r}; expected '1gpu' or '2gpu'.")
+    if mixed_precision:
+        keras.mixed_precision.set_global_policy("mixed_float16")
+    if verbose:
+        xla = "XLA as Keras decides on one GPU" if shape == "1gpu" else "no XLA (Keras turns it off under a strategy)"
+        print(f"REHEARSAL {shape}: {type(strategy).__name__}, replicas: {strategy.num_replicas_in_sync}, "
+              f"precision: {keras.mixed_precision.global_policy().name}, {xla}. Running on the CPU.")
+    return strategy
+
+
+def standin_weights_file(backbone: Any, *, alpha: float | None, image_size: int, top: bool = False) -> Path:
+    """Lay out a stand-in ImageNet weights file (random values) under the exact name full mode looks for.
+
+    The file goes to ``<rehearsal cache root>/keras/models``, one of the
+    folders :func:`tlhelpers.backbones.weights_cache_dirs` searches, in the
+    legacy HDF5 layout that ``keras.applications`` and the course's
+    bring-your-own loaders read. The rehearsal cache root is separate from the
+    real cache, so these files never stand in for real weights in full mode.
+
+    Args:
+        backbone: A :class:`tlhelpers.backbones.Backbone`.
+        alpha: Width multiplier (MobileNets), or None.
+        image_size: Input side length (MobileNetV2 names its files by size).
+        top: The classifier with its 1000-class top instead of the no-top base.
+
+    Returns:
+        The file's path (created once, then reused).
+
+    Raises:
+        RuntimeError: Called outside the rehearsal.
+    """
+    import h5py
+    import keras
+    from keras.src.legacy.saving import legacy_h5_format
+
+    from tlhelpers import config
+
+    if config.rehearsal() is None:
+        raise RuntimeError("Stand-in weights are laid out only in the rehearsal (TLH_REHEARSE=1gpu|2gpu).")
+    filename = backbone.weights_filename(alpha or 1.0, image_size, top=top)
+    target = config.cache_root() / "keras" / "models" / filename
+    if target.is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    import inspect
+
+    kwargs = dict(backbone.kwargs)
+    ctor = backbone.factory or getattr(keras.applications, backbone.constructor)
+    if alpha is not None and "alpha" in inspect.signature(ctor).parameters:
+        kwargs["alpha"] = alpha
+    size = backbone.input_size if top else image_size
+    policy = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("float32")  # weight files hold float32 values
+    try:
+        if backbone.factory is not None:
+            model = backbone.factory(input_shape=(size, size, 3), weights=None, **kwargs)
+        else:
+            model = ctor(include_top=top, weights=None, input_shape=(size, size, 3), **kwargs)
+    finally:
+        keras.mixed_precision.set_global_policy(policy)
+    tmp = target.with_name(target.name + f".{os.getpid()}.part")
+    with h5py.File(tmp, "w") as f:
+        legacy_h5_format.save_weights_to_hdf5_group(f, model)
+    tmp.replace(target)
+    print(f"REHEARSAL: stand-in weights (random values) for {backbone.name} laid out as {target}")
+    return target
