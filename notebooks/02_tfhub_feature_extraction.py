@@ -334,7 +334,8 @@ out_dir = Path(tempfile.mkdtemp())
 folder_tm.model.save(out_dir / "cats_dogs_hub.keras")
 folder_tm.model.export(str(out_dir / "cats_dogs_hub_savedmodel"), verbose=False)
 reloaded = keras.models.load_model(out_dir / "cats_dogs_hub.keras")
-served = keras.layers.TFSMLayer(str(out_dir / "cats_dogs_hub_savedmodel"), call_endpoint="serve")
+# dtype="float32": the exported signature takes float32 images, also when mixed precision is on
+served = keras.layers.TFSMLayer(str(out_dir / "cats_dogs_hub_savedmodel"), call_endpoint="serve", dtype="float32")
 x_check, _ = next(iter(folder_val))
 expected = folder_tm.model.predict(x_check, verbose=0)
 # float32: equal to 1e-5; under mixed precision (T4) the layers before the float32 softmax round to float16

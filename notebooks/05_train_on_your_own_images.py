@@ -90,7 +90,7 @@ import keras
 import matplotlib.pyplot as plt
 import tensorflow as tf
 
-from tlhelpers import config, data, evaluate, folders, models, plots, report, training
+from tlhelpers import config, data, evaluate, folders, models, plots, report, standins, training
 
 print("TensorFlow", tf.__version__, "| Keras", keras.__version__)
 strategy = training.setup_accelerator()
@@ -124,13 +124,13 @@ scan_report = folders.scan(root)
 print(scan_report.summary())
 
 # %% [markdown]
-# Real folders are messier than this one. `folders.make_messy_folder` writes a small folder with every awkward
+# Real folders are messier than this one. `standins.make_messy_folder` writes a small folder with every awkward
 # case: truncated, corrupt and empty JPEGs, a text file named `.jpg`, RGBA, grayscale, CMYK, 16-bit, GIF, BMP,
 # a very large photo and a unicode file name. The scan says what each one is:
 
 # %%
 messy_root = Path(tempfile.mkdtemp()) / "messy_photos"
-folders.make_messy_folder(messy_root)
+standins.make_messy_folder(messy_root)
 messy_report = folders.scan(messy_root)
 print(messy_report.summary())
 

@@ -5,12 +5,12 @@ import json
 import pandas as pd
 import pytest
 
-from tlhelpers import cli, config, data
+from tlhelpers import cli, config, standins
 
 
 def test_compare_writes_table_and_charts_and_records_failures(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("TLH_SMOKE", "1")
-    root = data.make_synthetic_folder(tmp_path / "photos", per_class=8, size=32)
+    root = standins.make_synthetic_folder(tmp_path / "photos", per_class=8, size=32)
     out = tmp_path / "cmp"
     code = cli.main(["compare", "--data", str(root), "--backbones", "scratch,NoSuchNet", "--image-size", "32",
                      "--epochs", "1", "--out", str(out)])
@@ -45,7 +45,7 @@ def test_backbones_lists_the_registry(capsys):
 
 def test_train_then_predict_round_trip_small(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("TLH_SMOKE", "1")
-    root = data.make_synthetic_folder(tmp_path / "photos", per_class=10, size=48)
+    root = standins.make_synthetic_folder(tmp_path / "photos", per_class=10, size=48)
     model = tmp_path / "m.keras"
     assert cli.main(["train", str(root), "--backbone", "MobileNetV3Small", "--image-size", "48", "--epochs", "1",
                      "--fine-tune-epochs", "0", "--out", str(model)]) == 0

@@ -1,11 +1,11 @@
 import numpy as np
 import pytest
 
-from tlhelpers import data
+from tlhelpers import data, standins
 
 
 def test_make_synthetic_folder_and_image_folder_roundtrip(tmp_path):
-    root = data.make_synthetic_folder(tmp_path / "cd", per_class=5, size=20)
+    root = standins.make_synthetic_folder(tmp_path / "cd", per_class=5, size=20)
     assert sorted(p.name for p in (root / "train").iterdir()) == ["cats", "dogs"]
     ds, names = data.image_folder(root / "train", image_size=16, batch_size=4)
     assert names == ["cats", "dogs"]

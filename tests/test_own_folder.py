@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tlhelpers import config, folders
+from tlhelpers import config, folders, standins
 
 
 def _fingerprint(root: Path) -> dict[str, tuple[str, int]]:
@@ -19,7 +19,7 @@ def _fingerprint(root: Path) -> dict[str, tuple[str, int]]:
 @pytest.fixture
 def messy(tmp_path):
     root = tmp_path / "my photos"
-    expected = folders.make_messy_folder(root)
+    expected = standins.make_messy_folder(root)
     return root, expected
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tlhelpers import cli, config, prefetch, tfhub
+from tlhelpers import cli, config, prefetch, standins, tfhub
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
@@ -95,7 +95,7 @@ def test_weights_and_hub_modules_are_found_where_the_lessons_look(empty_cache):
     assert prefetch.is_cached(asset) == target
     hub_asset = next(a for a in prefetch.manifest(["02"]) if a.kind == "hub")
     assert prefetch.is_cached(hub_asset) is None
-    module = tfhub.make_tiny_module(prefetch._hub_dirs(dict(hub_asset.spec)["url"])[0], input_size=8, output_dim=2)
+    module = standins.make_tiny_module(prefetch._hub_dirs(dict(hub_asset.spec)["url"])[0], input_size=8, output_dim=2)
     assert prefetch.is_cached(hub_asset) == module
 
 

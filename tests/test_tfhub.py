@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tlhelpers import config, features, models, tfhub
+from tlhelpers import config, features, models, standins, tfhub
 
 ASSET = tfhub.SMOKE_ASSET
 
@@ -20,7 +20,7 @@ def module_path(request, tmp_path_factory):
             return str(config.require_asset(ASSET))
         except FileNotFoundError as exc:
             pytest.skip(f"real offline assets absent: {exc}")
-    return str(tfhub.make_tiny_module(tmp_path_factory.mktemp("hub") / "tiny", input_size=64, output_dim=24))
+    return str(standins.make_tiny_module(tmp_path_factory.mktemp("hub") / "tiny", input_size=64, output_dim=24))
 
 
 def _size(path):
@@ -41,7 +41,7 @@ def test_keras3_rejects_the_classic_hub_keraslayer():
     import keras
     import tensorflow_hub as hub
 
-    path = tfhub.make_tiny_module(config.cache_root() / "tfhub_smoke" / "test_classic", input_size=32, output_dim=8)
+    path = standins.make_tiny_module(config.cache_root() / "tfhub_smoke" / "test_classic", input_size=32, output_dim=8)
     with pytest.raises(ValueError, match="Only instances of `?keras.Layer`? can be added"):
         keras.Sequential([keras.Input((32, 32, 3)), hub.KerasLayer(str(path), trainable=False)])
 
@@ -164,7 +164,7 @@ def test_full_mode_offline_says_how_to_prefetch(monkeypatch, tmp_path):
 def test_feature_cache_file_and_augmented_passes(tmp_path):
     import keras
 
-    path = tfhub.make_tiny_module(tmp_path / "tiny", input_size=32, output_dim=6)
+    path = standins.make_tiny_module(tmp_path / "tiny", input_size=32, output_dim=6)
     tm = tfhub.build_hub_model(str(path), 2)
     x = np.random.default_rng(0).uniform(0, 255, (10, 32, 32, 3)).astype(np.float32)
     y = np.arange(10) % 2
@@ -184,7 +184,7 @@ def test_feature_cache_file_and_augmented_passes(tmp_path):
 
 
 def test_head_trained_on_features_attaches_to_the_layer(tmp_path):
-    path = tfhub.make_tiny_module(tmp_path / "tiny", input_size=32, output_dim=6)
+    path = standins.make_tiny_module(tmp_path / "tiny", input_size=32, output_dim=6)
     tm = tfhub.build_hub_model(str(path), 2)
     x = np.random.default_rng(0).uniform(0, 255, (6, 32, 32, 3)).astype(np.float32)
     feats = tm.features.predict(x, verbose=0)

@@ -252,9 +252,9 @@ def resolve_weights(backbone: str | Backbone, *, alpha: float = 1.0, image_size:
             if (folder / filename).is_file():
                 return str(folder / filename)
     if config.rehearsal() is not None:
-        from tlhelpers import rehearsal
+        from tlhelpers import standins
 
-        return str(rehearsal.standin_weights_file(spec, alpha=alpha, image_size=image_size or spec.input_size))
+        return str(standins.standin_weights_file(spec, alpha=alpha, image_size=image_size or spec.input_size))
     if config.smoke_mode():
         warnings.warn(f"Smoke mode: no offline ImageNet weights for {spec.name} (alpha={alpha}) found in "
                       f"{', '.join(str(d) for d in weights_cache_dirs())}; using RANDOM weights. Accuracy "
@@ -345,9 +345,9 @@ def imagenet_classifier(backbone: str | Backbone, *, alpha: float | None = None)
     cached = [d / top_file for d in weights_cache_dirs() if top_file and (d / top_file).is_file()]
     weights: str | None = str(cached[0]) if cached else "imagenet"
     if not cached and config.rehearsal() is not None:
-        from tlhelpers import rehearsal
+        from tlhelpers import standins
 
-        weights = str(rehearsal.standin_weights_file(spec, alpha=alpha, image_size=spec.input_size, top=True))
+        weights = str(standins.standin_weights_file(spec, alpha=alpha, image_size=spec.input_size, top=True))
     elif not cached and config.smoke_mode():
         weights = None
         print(f"NOTICE: {spec.name} classifier uses RANDOM weights (smoke mode): its predictions mean nothing.")

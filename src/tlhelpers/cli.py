@@ -136,7 +136,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     import matplotlib
 
     matplotlib.use("Agg")
-    from tlhelpers import compare, folders, plots
+    from tlhelpers import compare, folders, plots, training
 
     if not args.data.is_dir():
         return _fail("compare", f"{args.data} is not a folder. Pass --data with one subfolder per class.")
@@ -144,14 +144,17 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     if not names:
         return _fail("compare", "--backbones is empty; e.g. --backbones MobileNetV2@0.35,SqueezeNet,scratch")
     out = args.out or Path("runs") / f"compare-{_timestamp()}"
+    strategy = training.setup_accelerator()
     try:
-        train, val, classes, text = folders.train_val_datasets(args.data, out / "data", image_size=args.image_size,
-                                                               batch_size=args.batch_size)
+        train, val, classes, text = folders.train_val_datasets(
+            args.data, out / "data", image_size=args.image_size,
+            batch_size=args.batch_size * strategy.num_replicas_in_sync)
     except (FileNotFoundError, NotADirectoryError, folders.FolderError) as exc:
         return _fail("compare", str(exc))
     print(text)
     table = compare.compare(names, train, val, num_classes=len(classes), image_size=args.image_size,
-                            epochs=args.epochs, fine_tune_epochs=args.fine_tune_epochs, out_dir=out)
+                            epochs=args.epochs, fine_tune_epochs=args.fine_tune_epochs, out_dir=out,
+                            strategy=strategy)
     ok = table[table["status"] == "ok"]
     if len(ok):
         plots.plot_comparison_bars(table).savefig(out / "bars.png", dpi=120)
@@ -185,13 +188,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
             continue
     work = args.out.with_suffix("")
     work = work.parent / f"{work.name}_data"
+    strategy = training.setup_accelerator()
     try:
-        train, val, classes, text = folders.train_val_datasets(args.data, work, image_size=args.image_size,
-                                                               batch_size=args.batch_size)
+        train, val, classes, text = folders.train_val_datasets(
+            args.data, work, image_size=args.image_size, batch_size=args.batch_size * strategy.num_replicas_in_sync)
     except (FileNotFoundError, NotADirectoryError, folders.FolderError) as exc:
         return _fail("train", str(exc))
     print(text)
-    strategy = training.setup_accelerator()
     with strategy.scope():
         tm = models.build_transfer_model(args.backbone, len(classes), image_size=args.image_size, alpha=args.alpha,
                                          augmentation=models.build_augmentation(seed=42))

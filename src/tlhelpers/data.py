@@ -19,8 +19,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from tlhelpers import config
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -36,7 +34,6 @@ __all__ = [
     "CATS_AND_DOGS_URL",
     "get_cats_and_dogs",
     "get_flower_photos",
-    "make_synthetic_folder",
 ]
 
 FLOWER_PHOTOS_URL = "https://storage.googleapis.com/download.tensorflow.org/example_images/flower_photos.tgz"
@@ -273,38 +270,6 @@ def image_folder(
     return ds.prefetch(tf.data.AUTOTUNE), class_names
 
 
-def make_synthetic_folder(root: str | os.PathLike, *, classes: tuple[str, ...] = ("cats", "dogs"),
-                          per_class: int = 40, size: int = 64, seed: int = 0) -> Path:
-    """Write a small class-per-folder image tree of generated JPEGs (offline stand-in data).
-
-    Each class gets its own dominant colour plus noise, so a model can learn it.
-
-    Args:
-        root: Folder to create (``root/<split>/<class>/*.jpg`` for ``train`` and ``validation``).
-        classes: Class names. Defaults to ``("cats", "dogs")``.
-        per_class: Images per class and split. Defaults to 40.
-        size: Image side length. Defaults to 64.
-        seed: Random seed. Defaults to 0.
-
-    Returns:
-        ``root``.
-    """
-    from PIL import Image
-
-    rng = np.random.default_rng(seed)
-    root = Path(root)
-    for split in ("train", "validation"):
-        for c, name in enumerate(classes):
-            folder = root / split / name
-            folder.mkdir(parents=True, exist_ok=True)
-            base = np.zeros(3)
-            base[c % 3] = 170
-            for i in range(per_class):
-                pixels = np.clip(base + rng.normal(40, 50, (size, size, 3)), 0, 255).astype(np.uint8)
-                Image.fromarray(pixels).save(folder / f"{name}.{i}.jpg", quality=90)
-    return root
-
-
 def get_cats_and_dogs() -> Path:
     """Return the ``cats_and_dogs_filtered`` folder (``train/`` and ``validation/``, classes cats and dogs).
 
@@ -322,7 +287,9 @@ def get_cats_and_dogs() -> Path:
         target = config.cache_root() / "synthetic" / "cats_and_dogs"
         if not (target / "validation").is_dir():
             print("Smoke mode without offline assets: generating a stand-in image folder.")
-            make_synthetic_folder(target)
+            from tlhelpers import standins
+
+            standins.make_synthetic_folder(target)
         return target
     import keras
 
@@ -357,7 +324,7 @@ def get_flower_photos(*, smoke_per_class: int = 40) -> Path:
         The folder holding one subfolder per class (and nothing else).
     """
     if config.offline_sources():
-        from tlhelpers import folders
+        from tlhelpers import standins
 
         target = config.cache_root() / "smoke" / f"my_photos_{smoke_per_class}"
         if not target.is_dir():
@@ -366,10 +333,10 @@ def get_flower_photos(*, smoke_per_class: int = 40) -> Path:
             if source is not None and source.is_dir():
                 print(f"Smoke mode: using {smoke_per_class} real photos per class of cats_and_dogs_filtered "
                       "(offline assets) instead of flower_photos.")
-                folders.sample_folder(source, target, per_class=smoke_per_class)
+                standins.sample_folder(source, target, per_class=smoke_per_class)
             else:
                 print("Smoke mode without offline assets: generating a stand-in image folder.")
-                make_synthetic_folder(target.with_name(target.name + "_gen"), per_class=smoke_per_class)
+                standins.make_synthetic_folder(target.with_name(target.name + "_gen"), per_class=smoke_per_class)
                 shutil.copytree(target.with_name(target.name + "_gen") / "train", target)
         return target
     import keras

@@ -43,8 +43,6 @@ __all__ = [
     "SplitResult",
     "split_folder",
     "load_splits",
-    "make_messy_folder",
-    "sample_folder",
     "train_val_datasets",
 ]
 
@@ -465,85 +463,6 @@ def load_splits(
             names = split_names
             out[split] = ds
     return out, names or []
-
-
-def sample_folder(source: str | os.PathLike, output: str | os.PathLike, *, per_class: int) -> Path:
-    """Copy the first ``per_class`` files (sorted) of each class folder into a new folder.
-
-    Args:
-        source: A class-per-folder tree.
-        output: Destination (created).
-        per_class: Files per class.
-
-    Returns:
-        The destination folder.
-    """
-    src, out = Path(source), Path(output)
-    for d in _class_dirs(src):
-        (out / d.name).mkdir(parents=True, exist_ok=True)
-        for f in _files(d)[:per_class]:
-            shutil.copy2(f, out / d.name / f.name)
-    return out
-
-
-def make_messy_folder(root: str | os.PathLike, *, seed: int = 0) -> dict[str, str]:
-    """Write a small class-per-folder tree with every kind of awkward file, for demos and tests.
-
-    Args:
-        root: Folder to create (two classes, ``circles`` and ``squares``).
-        seed: Pixel noise seed. Defaults to 0.
-
-    Returns:
-        ``{relative path: expected verdict}`` for every file written.
-    """
-    import io
-
-    import numpy as np
-    from PIL import Image, ImageDraw
-
-    rng = np.random.default_rng(seed)
-    root = Path(root)
-    expected: dict[str, str] = {}
-
-    def picture(kind: str, size: tuple[int, int] = (64, 48)) -> Image.Image:
-        im = Image.fromarray(rng.integers(0, 80, (size[1], size[0], 3), dtype=np.uint8))
-        draw = ImageDraw.Draw(im)
-        box = (size[0] // 4, size[1] // 4, 3 * size[0] // 4, 3 * size[1] // 4)
-        (draw.ellipse if kind == "circles" else draw.rectangle)(box, fill=(230, 200, 40))
-        return im
-
-    def save(rel: str, verdict: str, im: Image.Image | None = None, raw: bytes | None = None, **kw: Any) -> None:
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if raw is not None:
-            path.write_bytes(raw)
-        else:
-            im.save(path, **kw)
-        expected[rel] = verdict
-
-    for kind in ("circles", "squares"):
-        for i in range(4):
-            save(f"{kind}/normal_{i}.jpg", USABLE, picture(kind), quality=90)
-    buf = io.BytesIO()
-    picture("circles").save(buf, format="JPEG", quality=90)
-    good = buf.getvalue()
-    save("circles/truncated.jpg", UNUSABLE, raw=good[: len(good) // 2])
-    corrupt = bytearray(good)
-    corrupt[200:400] = b"\x00" * 200
-    corrupt[2:4] = b"\xff\xd9"  # an end-of-image marker where a segment should start
-    save("circles/corrupt.jpg", UNUSABLE, raw=bytes(corrupt))
-    save("circles/zero_bytes.jpg", UNUSABLE, raw=b"")
-    save("circles/notes.jpg", UNUSABLE, raw=b"This is a text file with a .jpg name.\n")
-    save("circles/rgba.png", CONVERTED, picture("circles").convert("RGBA"))
-    save("circles/gray.jpg", CONVERTED, picture("circles").convert("L"), quality=90)
-    save("circles/cmyk.jpg", CONVERTED, picture("circles").convert("CMYK"), quality=90)
-    sixteen = (np.asarray(picture("squares").convert("L"), dtype=np.uint16) * 257).astype(np.uint16)
-    save("squares/sixteen_bit.png", CONVERTED, Image.fromarray(sixteen))
-    save("squares/palette.gif", CONVERTED, picture("squares").convert("P"))
-    save("squares/bitmap.bmp", CONVERTED, picture("squares"))
-    save("squares/very_large.jpg", USABLE, picture("squares", (6000, 4000)), quality=85)
-    save("squares/ünïcödé_квадрат_四角.jpg", USABLE, picture("squares"), quality=90)
-    return expected
 
 
 def train_val_datasets(

@@ -5,8 +5,7 @@ learners use (Colab T4, Kaggle T4 x2) for the rehearsal tier
 (``TLH_REHEARSE=1gpu|2gpu``, see :mod:`tlhelpers.config`), and the stand-in
 weight files it lays out where full mode looks for ImageNet weights. Nothing
 here runs in smoke or full mode; production modules call in only through
-:func:`tlhelpers.training.setup_accelerator` and
-:func:`tlhelpers.backbones.resolve_weights` when the rehearsal is on.
+:func:`tlhelpers.training.setup_accelerator` when the rehearsal is on.
 
 The two shapes:
 
@@ -21,8 +20,6 @@ The two shapes:
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -31,7 +28,6 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "xla_as_on_one_gpu",
     "setup",
-    "standin_weights_file",
 ]
 
 _PATCHED = False
@@ -108,59 +104,3 @@ def setup(shape: str, *, mixed_precision: bool = True, verbose: bool = True) -> 
     return strategy
 
 
-def standin_weights_file(backbone: Any, *, alpha: float | None, image_size: int, top: bool = False) -> Path:
-    """Lay out a stand-in ImageNet weights file (random values) under the exact name full mode looks for.
-
-    The file goes to ``<rehearsal cache root>/keras/models``, one of the
-    folders :func:`tlhelpers.backbones.weights_cache_dirs` searches, in the
-    legacy HDF5 layout that ``keras.applications`` and the course's
-    bring-your-own loaders read. The rehearsal cache root is separate from the
-    real cache, so these files never stand in for real weights in full mode.
-
-    Args:
-        backbone: A :class:`tlhelpers.backbones.Backbone`.
-        alpha: Width multiplier (MobileNets), or None.
-        image_size: Input side length (MobileNetV2 names its files by size).
-        top: The classifier with its 1000-class top instead of the no-top base.
-
-    Returns:
-        The file's path (created once, then reused).
-
-    Raises:
-        RuntimeError: Called outside the rehearsal.
-    """
-    import h5py
-    import keras
-    from keras.src.legacy.saving import legacy_h5_format
-
-    from tlhelpers import config
-
-    if config.rehearsal() is None:
-        raise RuntimeError("Stand-in weights are laid out only in the rehearsal (TLH_REHEARSE=1gpu|2gpu).")
-    filename = backbone.weights_filename(alpha or 1.0, image_size, top=top)
-    target = config.cache_root() / "keras" / "models" / filename
-    if target.is_file():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    import inspect
-
-    kwargs = dict(backbone.kwargs)
-    ctor = backbone.factory or getattr(keras.applications, backbone.constructor)
-    if alpha is not None and "alpha" in inspect.signature(ctor).parameters:
-        kwargs["alpha"] = alpha
-    size = backbone.input_size if top else image_size
-    policy = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy("float32")  # weight files hold float32 values
-    try:
-        if backbone.factory is not None:
-            model = backbone.factory(input_shape=(size, size, 3), weights=None, **kwargs)
-        else:
-            model = ctor(include_top=top, weights=None, input_shape=(size, size, 3), **kwargs)
-    finally:
-        keras.mixed_precision.set_global_policy(policy)
-    tmp = target.with_name(target.name + f".{os.getpid()}.part")
-    with h5py.File(tmp, "w") as f:
-        legacy_h5_format.save_weights_to_hdf5_group(f, model)
-    tmp.replace(target)
-    print(f"REHEARSAL: stand-in weights (random values) for {backbone.name} laid out as {target}")
-    return target

@@ -116,9 +116,13 @@ def run_lesson(
     Returns:
         A :class:`LessonResult`.
     """
-    import nbformat
-    from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError
+    try:
+        import nbformat
+        from nbclient import NotebookClient
+        from nbclient.exceptions import CellExecutionError
+    except ImportError as exc:
+        raise ImportError(f"tlh run needs the notebook tooling ({exc.name} is missing): "
+                          "pip install 'tlhelpers[run]' (or -e '.[run]' in a checkout).") from exc
 
     path = Path(path)
     out = Path(out_dir)

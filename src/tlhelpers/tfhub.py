@@ -38,7 +38,6 @@ __all__ = [
     "cache_dir",
     "resolve",
     "smoke_module",
-    "make_tiny_module",
     "HubLayer",
     "expected_image_size",
     "HubTransferModel",
@@ -59,6 +58,8 @@ class HubModel:
         input_size: Native input side length in pixels.
         output_dim: Length of the feature vector.
         note: One line for learners.
+        any_size: The module accepts images of any size (``input_size`` is
+            then only the size it was trained at).
     """
 
     name: str
@@ -67,13 +68,14 @@ class HubModel:
     input_size: int
     output_dim: int
     note: str
+    any_size: bool = False
 
 
 _K = "https://www.kaggle.com/models/"
 HANDLES: dict[str, HubModel] = {m.name: m for m in [
     HubModel("resnet_v2_50", "https://tfhub.dev/google/imagenet/resnet_v2_50/feature_vector/5",
              _K + "google/resnet-v2/TensorFlow2/50-feature-vector/2", 224, 2048,
-             "ResNet-50 v2 (the CIFAR-10 article's model); accepts other sizes, e.g. 96 px."),
+             "ResNet-50 v2 (the CIFAR-10 article's model); accepts other sizes, e.g. 96 px.", any_size=True),
     HubModel("inception_v3", "https://tfhub.dev/google/imagenet/inception_v3/feature_vector/5",
              _K + "google/inception-v3/TensorFlow2/feature-vector/2", 299, 2048,
              "Inception v3 at its native 299 px (the folder-dataset articles' model)."),
@@ -206,60 +208,23 @@ def smoke_module(model: HubModel | str, *, verbose: bool = True) -> Path:
     """
     spec = get(model) if isinstance(model, str) else model
     assets = config.assets_dir()
-    if assets is not None and (assets / SMOKE_ASSET / "saved_model.pb").is_file():
+    # The rehearsal keeps each handle's contract (size, any-size, feature length); smoke prefers real weights.
+    real_asset_fits = config.rehearsal() is None or spec.name == "mobilenet_v2_035_224"
+    if real_asset_fits and assets is not None and (assets / SMOKE_ASSET / "saved_model.pb").is_file():
         if verbose:
             print(f"NOTICE: smoke mode: {spec.name} is replaced by the offline MobileNetV2-0.35 feature-vector "
                   "SavedModel (real ImageNet weights, 224 px in, 1280 features out).")
         return assets / SMOKE_ASSET
-    path = config.cache_root() / "tfhub_smoke" / f"{spec.name}_{spec.input_size}_{spec.output_dim}"
+    size = None if spec.any_size else spec.input_size
+    path = config.cache_root() / "tfhub_smoke" / f"{spec.name}_{size or 'any'}_{spec.output_dim}"
     if not (path / "saved_model.pb").is_file():
-        make_tiny_module(path, input_size=spec.input_size, output_dim=spec.output_dim)
+        from tlhelpers import standins
+
+        standins.make_tiny_module(path, input_size=size, output_dim=spec.output_dim)
     if verbose:
-        print(f"NOTICE: smoke mode: {spec.name} is replaced by a tiny generated SavedModel with RANDOM weights "
-              f"({spec.input_size} px in, {spec.output_dim} features out); accuracy numbers mean nothing.")
-    return path
-
-
-def make_tiny_module(path: str | os.PathLike, *, input_size: int = 224, output_dim: int = 1280,
-                     seed: int = 0) -> Path:
-    """Write a tiny SavedModel with the TF-Hub image feature-vector contract.
-
-    Input float32 ``[batch, input_size, input_size, 3]`` in ``[0, 1]``; output
-    float32 ``[batch, output_dim]``; ``__call__(images, training)``;
-    ``variables`` and ``trainable_variables`` (one non-trainable). For tests
-    and offline smoke runs, never for real results.
-
-    Args:
-        path: Folder to write.
-        input_size: Fixed input side length. Defaults to 224.
-        output_dim: Feature length. Defaults to 1280.
-        seed: Weight seed. Defaults to 0.
-
-    Returns:
-        The folder.
-    """
-    import tensorflow as tf
-
-    class _Tiny(tf.Module):
-        def __init__(self) -> None:
-            super().__init__(name="tiny_feature_vector")
-            self.kernel = tf.Variable(tf.random.stateless_normal([3, 3, 3, output_dim], seed=[seed, 1]) * 0.3,
-                                      name="conv/kernel")
-            self.bias = tf.Variable(tf.zeros([output_dim]), name="conv/bias")
-            self.scale = tf.Variable(tf.ones([output_dim]), trainable=False, name="norm/scale")
-            spec = tf.TensorSpec([None, input_size, input_size, 3], tf.float32)
-            self.__call__ = tf.function(self._call)
-            for training in (False, True):  # like TF-Hub modules: traced for both, training defaults to False
-                self.__call__.get_concrete_function(spec, training)
-
-        def _call(self, images: tf.Tensor, training: bool = False) -> tf.Tensor:
-            x = tf.nn.conv2d(images, self.kernel, strides=4, padding="SAME") + self.bias
-            return tf.reduce_mean(tf.nn.relu(x), axis=[1, 2]) * self.scale
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    module = _Tiny()
-    tf.saved_model.save(module, str(path))
+        print(f"NOTICE: {config.mode()}: {spec.name} is replaced by a tiny generated SavedModel with RANDOM weights "
+              f"({f'{size} px' if size else 'any size'} in, {spec.output_dim} features out); accuracy numbers mean "
+              "nothing.")
     return path
 
 
