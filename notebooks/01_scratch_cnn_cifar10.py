@@ -36,8 +36,11 @@
 # **Data:** CIFAR-10, 60,000 colour images of 32x32 pixels in 10 classes (50,000 train, 10,000 test),
 # about 160 MB to download.
 #
-# **Runtime:** smoke mode runs in well under a minute on 2 CPU cores. The full run (10 epochs at 96 px)
-# has not been timed on a Colab T4 by this course yet; `tlh run 01` records it when you do.
+# **Runtime:** smoke mode runs in well under a minute on 2 CPU cores. Full mode on a Colab T4 has not been timed yet.
+# Estimate: at least 0.8 min of GPU compute and about 0.2 GB of GPU memory (a
+# compute-bound lower bound from FLOP counts and an assumed T4 throughput, `python -m bench.t4_estimate`;
+# downloads, decoding and XLA compilation add to it). `tlh run --full` on a T4 records the real time and
+# peak GPU memory in `runs/<time>/summary.md`.
 #
 # Note: the widely read TF-Hub transfer-learning article reports **67.4 % test accuracy** for this
 # kind of CNN after 10 epochs at 96 px. That number is theirs, not measured here.

@@ -37,7 +37,11 @@
 # The classic CIFAR-10 article reports 79.3 % test accuracy with ResNet-50 features at 96 px versus 67.4 % for
 # its scratch CNN (their numbers, their hardware).
 #
-# **Runtime:** smoke mode about a minute on 2 CPU cores. Full mode has not been timed on a T4 yet.
+# **Runtime:** smoke mode about a minute on 2 CPU cores. Full mode on a Colab T4 has not been timed yet.
+# Estimate: at least 3.2 min of GPU compute and about 2.4 GB of GPU memory (a
+# compute-bound lower bound from FLOP counts and an assumed T4 throughput, `python -m bench.t4_estimate`;
+# downloads, decoding and XLA compilation add to it). `tlh run --full` on a T4 records the real time and
+# peak GPU memory in `runs/<time>/summary.md`.
 #
 # Measured in this course (2 CPU cores, real photos, `tests/test_real_transfer.py`): a head trained on cached
 # features of a TF-Hub MobileNetV2-0.35 module reaches 96.8 % validation accuracy on the 1,000 validation

@@ -38,8 +38,11 @@
 # validation accuracy with the base frozen and 97 % after fine-tuning: their numbers). Smoke mode uses
 # MobileNetV2 (alpha 0.35) with real ImageNet weights from the offline assets on 60 images per class.
 #
-# **Runtime:** smoke mode about a minute on 2 CPU cores. Full mode has not been timed on a T4 yet
-# (Part 2, EfficientNetB0 on all of CIFAR-10 at 224 px, is the long part).
+# **Runtime:** smoke mode about a minute on 2 CPU cores. Full mode on a Colab T4 has not been timed yet.
+# Estimate: at least 5.7 min of GPU compute and about 3.2 GB of GPU memory (a
+# compute-bound lower bound from FLOP counts and an assumed T4 throughput, `python -m bench.t4_estimate`;
+# downloads, decoding and XLA compilation add to it). `tlh run --full` on a T4 records the real time and
+# peak GPU memory in `runs/<time>/summary.md`.
 #
 # Note: with the same recipe at 224 px and all 2,000 training images, this course's test suite measured
 # 97.0 % validation accuracy with the base frozen and 97.1 % after fine-tuning for MobileNetV2-0.35

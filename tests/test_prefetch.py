@@ -109,3 +109,17 @@ def test_prefetch_offline_fails_with_a_message(empty_cache, monkeypatch, capsys)
     assert cli.main(["prefetch", "--lesson", "1"]) == 1
     err = capsys.readouterr().err
     assert "Could not download" in err and "network unreachable" in err
+
+
+def test_doctor_reports_strategy_precision_and_xla(empty_cache, monkeypatch):
+    buf = io.StringIO()
+    prefetch.doctor(buf)
+    text = buf.getvalue()
+    assert "Strategy: default strategy (one device)" in text and "Precision: float32 (no GPU)" in text
+    assert "XLA: off (Keras turns jit_compile='auto' off on machines without a GPU)" in text
+    monkeypatch.setenv("TLH_REHEARSE", "2gpu")  # what a Kaggle T4 x2 gets
+    buf = io.StringIO()
+    prefetch.doctor(buf)
+    text = buf.getvalue()
+    assert "MirroredStrategy over 2 replicas" in text and "mixed_float16" in text
+    assert "XLA: off (Keras turns jit_compile='auto' off under a tf.distribute strategy)" in text

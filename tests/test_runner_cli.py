@@ -1,4 +1,6 @@
 import json
+import os
+import re
 import sys
 from pathlib import Path
 
@@ -64,3 +66,40 @@ def test_cli_errors_are_friendly(tmp_path, capsys):
 def test_console_script_is_installed():
     scripts = Path(sys.executable).parent
     assert (scripts / "tlh").exists(), "pip install -e . should install the tlh command"
+
+
+def test_gpu_memory_peak_reads_nvidia_smi(tmp_path, monkeypatch):
+    from tlhelpers import runner
+
+    fake = tmp_path / "nvidia-smi"
+    fake.write_text('#!/bin/sh\ncase "$1" in *name*) echo "Tesla T4";; *) echo $(( $(date +%N) % 5 + 1000 ));; esac\n')
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+    with runner.GPUMemoryPeak(interval=0.05) as gpu:
+        import time
+
+        time.sleep(0.4)
+    assert gpu.name == "Tesla T4" and 1000 <= gpu.peak_mib <= 1004
+
+
+def test_gpu_memory_peak_without_a_gpu(monkeypatch, tmp_path):
+    from tlhelpers import runner
+
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with runner.GPUMemoryPeak() as gpu:
+        pass
+    assert gpu.name is None and gpu.peak_mib is None
+
+
+def test_tlh_run_is_quiet_and_keeps_the_kernel_noise_in_a_log(tmp_path):
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    result = subprocess.run([sys.executable, "-m", "tlhelpers.cli", "run", "1", "--smoke", "--runs-dir",
+                             str(tmp_path)], env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    shown = result.stdout + result.stderr
+    noise = re.compile(r"^[IWE]\d{4} |cuda|absl::InitializeLog|running over TCP", re.M)
+    assert not noise.search(shown), shown
+    (log,) = tmp_path.glob("*/01_scratch_cnn_cifar10.kernel.log")
+    assert noise.search(log.read_text()), "the kernel printed nothing this test could have caught"

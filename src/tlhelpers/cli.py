@@ -55,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--full", action="store_true", help="real data and weights (TLH_SMOKE=0)")
     run.add_argument("--notebooks", type=Path, default=None, help="folder with the lessons")
     run.add_argument("--runs-dir", type=Path, default=Path("runs"), help="output parent folder")
+    run.add_argument("--verbose", action="store_true",
+                     help="show the kernels' own output (TensorFlow C++ logs); default: <lesson>.kernel.log")
 
     sub.add_parser("mode", help="show the active mode, cache root and offline assets")
 
@@ -105,7 +107,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     smoke = True if args.smoke else (False if args.full else None)
     try:
         results, out = runner.run_lessons(args.notebooks or _default_notebooks(), args.lessons,
-                                          runs_dir=args.runs_dir, smoke=smoke, rehearse=args.rehearse)
+                                          runs_dir=args.runs_dir, smoke=smoke, rehearse=args.rehearse,
+                                          verbose=args.verbose)
     except FileNotFoundError as exc:
         print(f"tlh run: {exc}", file=sys.stderr)
         return 2

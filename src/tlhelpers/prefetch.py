@@ -335,6 +335,10 @@ def doctor(out: Any = None) -> dict[str, list[str]]:
             f"{'yes (mixed_float16)' if cc >= (7, 0) else 'no (needs 7.0+)'}")
     if not gpus:
         say("  no GPU: training runs on the CPU, mixed precision off (fine for smoke mode)")
+    from tlhelpers import training
+
+    for line in training.describe_accelerator().splitlines():
+        say(f"  {line}")
     say(config.describe_mode())
     root = config.cache_root()
     assets_dir = config.assets_dir()

@@ -36,6 +36,10 @@ class LessonResult:
         error: The error name and message (None if passed).
         executed: Path of the executed notebook.
         html: Path of its HTML export (None without nbconvert).
+        gpu: The GPU it ran on, as ``nvidia-smi`` names it (None without one).
+        gpu_peak_mib: Highest GPU memory in use while it ran, sampled every
+            second with ``nvidia-smi`` (None without a GPU). Full-mode runs on
+            a T4 fill the lessons' runtime and memory estimates with this.
     """
 
     lesson: str
@@ -46,6 +50,54 @@ class LessonResult:
     error: str | None = None
     executed: str | None = None
     html: str | None = None
+    gpu: str | None = None
+    gpu_peak_mib: float | None = None
+
+
+class GPUMemoryPeak:
+    """Sample the GPU memory in use with ``nvidia-smi`` once a second, keep the peak (a no-op without a GPU)."""
+
+    def __init__(self, interval: float = 1.0) -> None:
+        import shutil
+
+        self.interval = interval
+        self.smi = shutil.which("nvidia-smi")
+        self.name: str | None = None
+        self.peak_mib: float | None = None
+        self._stop = None
+        self._thread = None
+
+    def _query(self, field: str) -> list[str]:
+        import subprocess
+
+        try:
+            out = subprocess.run([self.smi, f"--query-gpu={field}", "--format=csv,noheader,nounits"],
+                                 capture_output=True, text=True, timeout=10).stdout
+        except (OSError, subprocess.SubprocessError):
+            return []
+        return [line.strip() for line in out.splitlines() if line.strip()]
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            used = [float(v) for v in self._query("memory.used") if v.replace(".", "", 1).isdigit()]
+            if used:
+                self.peak_mib = max(self.peak_mib or 0.0, sum(used))
+
+    def __enter__(self) -> GPUMemoryPeak:
+        import threading
+
+        if self.smi:
+            names = self._query("name")
+            self.name = " + ".join(names) or None
+            self._stop = threading.Event()
+            self._thread = threading.Thread(target=self._run, daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._thread is not None:
+            self._stop.set()
+            self._thread.join()
 
 
 def find_lessons(notebooks_dir: str | os.PathLike, selection: Sequence[str] = ()) -> list[Path]:
@@ -100,6 +152,7 @@ def run_lesson(
     rehearse: str | None = None,
     timeout: int = 1800,
     on_cell: Callable[[int, int], None] | None = None,
+    verbose: bool = False,
 ) -> LessonResult:
     """Execute one lesson notebook in a fresh kernel and save the executed copy.
 
@@ -112,6 +165,9 @@ def run_lesson(
             ``"2gpu"``); None keeps the current environment. Defaults to None.
         timeout: Seconds a single cell may take. Defaults to 1800.
         on_cell: Called as ``on_cell(done, total)`` after each code cell.
+        verbose: Let the kernel's own output (TensorFlow's C++ start-up lines,
+            the kernel's transport warning) through to this terminal. Defaults
+            to False: it goes to ``<lesson>.kernel.log`` in ``out_dir``.
 
     Returns:
         A :class:`LessonResult`.
@@ -154,13 +210,18 @@ def run_lesson(
     client.on_cell_executed = _hook
     start = time.perf_counter()
     error = None
+    gpu = GPUMemoryPeak()
+    kernel_log = None if verbose else open(out / f"{path.stem}.kernel.log", "w", encoding="utf-8")  # noqa: SIM115
     try:
-        client.execute()
+        with gpu:
+            client.execute(**({} if kernel_log is None else {"stdout": kernel_log, "stderr": kernel_log}))
     except CellExecutionError as exc:
         error = f"{exc.ename}: {exc.evalue}"
     except Exception as exc:  # a kernel that dies or times out is a failed lesson, not a crash of the run
         error = f"{type(exc).__name__}: {exc}"
     finally:
+        if kernel_log is not None:
+            kernel_log.close()
         for k, v in env_backup.items():
             if v is None:
                 os.environ.pop(k, None)
@@ -180,6 +241,8 @@ def run_lesson(
         error=error,
         executed=str(executed),
         html=str(html) if html else None,
+        gpu=gpu.name,
+        gpu_peak_mib=gpu.peak_mib,
     )
 
 
@@ -221,12 +284,14 @@ def write_summary(results: Sequence[LessonResult], out_dir: str | os.PathLike, *
     (out / "summary.json").write_text(json.dumps(
         {"run": meta, "lessons": [dataclasses.asdict(r) for r in results]}, indent=2))
     lines = [f"# Run summary ({mode} mode, {meta['date']}, {meta['cpu_count']} CPU cores)", "",
-             "| lesson | status | seconds | headline metrics | failure |", "|---|---|---|---|---|"]
+             "| lesson | status | seconds | GPU, peak memory | headline metrics | failure |",
+             "|---|---|---|---|---|---|"]
     for r in results:
         metrics = ", ".join(f"{k}={v}" for k, v in r.metrics.items()) or "-"
         failure = f"code cell {r.failed_cell}: {r.error}" if r.error else ""
         failure = re.sub(r"\s+", " ", failure)[:200]
-        lines.append(f"| {r.lesson} | {r.status} | {r.seconds} | {metrics} | {failure} |")
+        gpu = f"{r.gpu}, {r.gpu_peak_mib:.0f} MiB" if r.gpu and r.gpu_peak_mib is not None else (r.gpu or "none")
+        lines.append(f"| {r.lesson} | {r.status} | {r.seconds} | {gpu} | {metrics} | {failure} |")
     md = out / "summary.md"
     md.write_text("\n".join(lines) + "\n")
     return md
@@ -240,6 +305,7 @@ def run_lessons(
     smoke: bool | None = None,
     rehearse: str | None = None,
     log: Callable[[str], None] = print,
+    verbose: bool = False,
 ) -> tuple[list[LessonResult], Path]:
     """Execute the selected lessons one after another and write the summary.
 
@@ -250,6 +316,7 @@ def run_lessons(
         smoke: Force smoke or full mode; None keeps the environment.
         rehearse: Run the GPU-shaped rehearsal of that shape (``"1gpu"``, ``"2gpu"``).
         log: Where progress lines go. Defaults to ``print``.
+        verbose: Show the kernels' own output (see :func:`run_lesson`). Defaults to False.
 
     Returns:
         ``(results, run folder)``.
@@ -275,7 +342,7 @@ def run_lessons(
         def progress(done: int, total: int, _name: str = path.stem) -> None:
             log(f"    cell {done}/{total}")
 
-        r = run_lesson(path, out, smoke=smoke, rehearse=rehearse, on_cell=progress)
+        r = run_lesson(path, out, smoke=smoke, rehearse=rehearse, on_cell=progress, verbose=verbose)
         results.append(r)
         extra = f" failed at code cell {r.failed_cell}: {r.error}" if r.error else ""
         log(f"[{i}/{len(lessons)}] {path.stem}: {r.status} in {r.seconds}s {r.metrics or ''}{extra}")

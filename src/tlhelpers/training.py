@@ -24,6 +24,7 @@ __all__ = [
     "TwoPhaseResult",
     "fit_two_phase",
     "setup_accelerator",
+    "describe_accelerator",
     "no_accelerator_advice",
     "xla_decision",
 ]
@@ -151,6 +152,45 @@ def setup_accelerator(*, mixed_precision: bool = True, verbose: bool = True) -> 
     return strategy
 
 
+def describe_accelerator() -> str:
+    """Say, without changing anything, what :func:`setup_accelerator` would choose here.
+
+    Returns:
+        One line each for the strategy, the precision policy and the XLA
+        decision (``jit_compile="auto"``), as on this machine (or as in the
+        active rehearsal).
+    """
+    import os
+
+    import tensorflow as tf
+
+    from tlhelpers import config
+
+    shape = config.rehearsal()
+    gpus = tf.config.list_physical_devices("GPU")
+    tpu = bool(os.environ.get("COLAB_TPU_ADDR") or os.environ.get("TPU_NAME") or os.environ.get("TPU_ACCELERATOR_TYPE"))
+    if shape == "2gpu" or len(gpus) > 1:
+        strategy = f"MirroredStrategy over {2 if shape else len(gpus)} replicas"
+    elif tpu:
+        strategy = "TPUStrategy (one replica per TPU core)"
+    else:
+        strategy = "default strategy (one device)"
+    if shape:
+        precision = "mixed_float16 (rehearsal)"
+    elif tpu:
+        precision = "mixed_bfloat16"
+    elif gpus:
+        cc = tf.config.experimental.get_device_details(gpus[0]).get("compute_capability", (0, 0))
+        precision = "mixed_float16" if cc >= (7, 0) else f"float32 (compute capability {cc[0]}.{cc[1]} < 7.0)"
+    else:
+        precision = "float32 (no GPU)"
+    lines = [f"Strategy: {strategy}", f"Precision: {precision}"]
+    lines.append("XLA: TPUs always compile with XLA." if tpu and not shape else xla_decision())
+    if shape:
+        lines.insert(0, f"REHEARSAL {shape}: {config.REHEARSAL_SHAPES[shape]} (on the CPU)")
+    return "\n".join(lines)
+
+
 def no_accelerator_advice(*, full: bool) -> str:
     """Say what running without a GPU or TPU means and what to switch on.
 
@@ -190,7 +230,7 @@ def xla_decision(model: keras.Model | None = None) -> str:
     from tlhelpers import config
 
     shape = config.rehearsal()
-    gpu = bool(tf.config.list_physical_devices("GPU")) or shape == "1gpu"
+    gpu = bool(tf.config.list_physical_devices("GPU")) or shape is not None
     if not gpu:
         return "XLA: off (Keras turns jit_compile='auto' off on machines without a GPU)."
     if tf.distribute.has_strategy() or len(tf.config.list_physical_devices("GPU")) > 1 or shape == "2gpu":
