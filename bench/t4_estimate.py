@@ -108,7 +108,8 @@ def main() -> None:
     out = Path(__file__).parent / "results" / "t4_estimate.json"
     out.write_text(json.dumps({"assumed_tflops": args.tflops, "method": __doc__, "rows": rows}, indent=2))
     for r in rows:
-        print(f"lesson {r['lesson']}: at least {r['minutes_at_least']} min, ~{r['gpu_memory_gb']} GB  ({'; '.join(r['networks'])})")
+        nets = "; ".join(r["networks"])
+        print(f"lesson {r['lesson']}: at least {r['minutes_at_least']} min, ~{r['gpu_memory_gb']} GB  ({nets})")
 
 
 if __name__ == "__main__":
