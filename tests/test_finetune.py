@@ -102,6 +102,16 @@ def test_extract_features_keeps_order_and_matches_the_model():
         features.extract_features(tm.features, ds.take(0), progress=False)
 
 
+def test_extract_features_prints_clean_lines_when_stdout_is_not_a_terminal(capsys):
+    tm = _tm()
+    x, y = _data(30)
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(3)
+    features.extract_features(tm.features, ds, desc="train features")
+    out = capsys.readouterr().out  # pytest's capture is not a TTY, like a CI log or `tlh train > log`
+    assert "\r" not in out
+    assert out.splitlines() == ["train features: 30 images -> (30, 1280) in " + out.split(" in ")[-1].strip()]
+
+
 def test_fit_two_phase_joins_histories_and_saves_checkpoint(tmp_path):
     tm = _tm(augmentation=models.build_augmentation(seed=1))
     x, y = _data(48)

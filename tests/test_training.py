@@ -30,3 +30,25 @@ def test_merge_histories_joins_phases_and_pads_missing_metrics():
     merged = training.merge_histories({"loss": [3, 2], "lr": [1, 1]}, {"loss": [1.5]})
     assert merged["loss"] == [3, 2, 1.5]
     assert merged["lr"][:2] == [1, 1] and math.isnan(merged["lr"][2])
+
+
+def test_no_accelerator_advice_names_the_switch_to_flip(monkeypatch):
+    from tlhelpers import training
+
+    monkeypatch.delenv("COLAB_RELEASE_TAG", raising=False)
+    monkeypatch.setenv("KAGGLE_KERNEL_RUN_TYPE", "Interactive")
+    text = training.no_accelerator_advice(full=True)
+    assert "No GPU or TPU" in text and "estimate" in text
+    assert "Settings" in text and "Accelerator" in text and "Internet" in text
+    monkeypatch.delenv("KAGGLE_KERNEL_RUN_TYPE")
+    monkeypatch.setenv("COLAB_RELEASE_TAG", "release-colab")
+    assert "Change runtime type" in training.no_accelerator_advice(full=False)
+
+
+def test_setup_accelerator_on_a_cpu_says_so(capsys, monkeypatch):
+    from tlhelpers import training
+
+    monkeypatch.delenv("TLH_REHEARSE", raising=False)
+    strategy = training.setup_accelerator()
+    out = capsys.readouterr().out
+    assert strategy.num_replicas_in_sync == 1 and "No GPU or TPU found" in out

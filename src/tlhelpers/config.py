@@ -295,7 +295,7 @@ _REHEARSAL_DATA: dict[str, dict[str, object]] = {
     "02-folder": {"train_examples": 16, "val_examples": 16},
     "03": {"train_examples": 16, "val_examples": 16},
     "03-cifar10": {"train_examples": 64, "val_examples": 64, "test_examples": 64},
-    "04": {"train_examples": 16, "val_examples": 8, "test_examples": 8, "sweep_per_class": (4, None),
+    "04": {"train_examples": 16, "val_examples": 8, "test_examples": 8, "sweep_per_class": (4, 8),
            "sweep_epochs": 1, "sweep_fine_tune_epochs": 1},
     "05": {"train_examples": 16},
 }

@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import keras
     import tensorflow as tf
 
-__all__ = ["FeatureSet", "extract_features"]
+__all__ = ["FeatureSet", "extract_features", "progress_bar"]
 
 
 class FeatureSet(NamedTuple):
@@ -35,6 +35,33 @@ class FeatureSet(NamedTuple):
     features: np.ndarray
     labels: np.ndarray
     seconds: float
+
+
+def progress_bar(total: int | None, desc: str, *, enabled: bool = True) -> Any:
+    """Return a tqdm progress bar that is live in notebooks and terminals and silent in logs.
+
+    In a notebook (with ipywidgets) it is a widget, in a terminal a text bar;
+    when standard output is neither (a log file, CI), the bar is disabled so
+    no carriage-return fragments pile up, and the caller prints one summary
+    line at the end.
+
+    Args:
+        total: Number of steps, or None when unknown.
+        desc: Label in front of the bar.
+        enabled: False disables it everywhere. Defaults to True.
+
+    Returns:
+        A ``tqdm`` object (use it as a context manager, call ``update``).
+    """
+    import importlib.util
+
+    in_notebook = "ipykernel" in sys.modules and importlib.util.find_spec("ipywidgets") is not None
+    if in_notebook:
+        from tqdm.notebook import tqdm
+    else:
+        from tqdm import tqdm
+    live = enabled and (in_notebook or sys.stdout.isatty())
+    return tqdm(total=total, desc=desc, unit="batch", disable=not live, file=sys.stdout, leave=False)
 
 
 def extract_features(feature_model: keras.Model, ds: tf.data.Dataset, *, progress: bool = True,
@@ -86,18 +113,13 @@ def extract_features(feature_model: keras.Model, ds: tf.data.Dataset, *, progres
     total = per_pass * passes if per_pass else None
     feats, labels = [], []
     start = time.perf_counter()
-    next_report = 0.1
-    done = 0
-    for k in range(passes):
-        run = _run if k == 0 else _run_augmented
-        for x, y in ds:
-            feats.append(run(x).numpy())
-            labels.append(np.asarray(y).reshape(-1))
-            done += 1
-            if progress and total and done / total >= next_report:
-                print(f"\r{desc}: {done}/{total} batches, {time.perf_counter() - start:.0f}s", end="",
-                      file=sys.stdout)
-                next_report += 0.1
+    with progress_bar(total, desc, enabled=progress) as bar:
+        for k in range(passes):
+            run = _run if k == 0 else _run_augmented
+            for x, y in ds:
+                feats.append(run(x).numpy())
+                labels.append(np.asarray(y).reshape(-1))
+                bar.update(1)
     if not feats:
         raise ValueError("The dataset is empty: no features to compute.")
     seconds = time.perf_counter() - start
@@ -106,5 +128,5 @@ def extract_features(feature_model: keras.Model, ds: tf.data.Dataset, *, progres
         Path(cache_file).parent.mkdir(parents=True, exist_ok=True)
         np.savez(cache_file, features=out.features, labels=out.labels)
     if progress:
-        print(f"\r{desc}: {len(out.labels)} images -> {out.features.shape} in {seconds:.1f}s")
+        print(f"{desc}: {len(out.labels)} images -> {out.features.shape} in {seconds:.1f}s")
     return out

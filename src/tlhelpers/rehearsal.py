@@ -46,6 +46,10 @@ def xla_as_on_one_gpu() -> None:
         return
     from keras.src.trainers import trainer
 
+    if not hasattr(trainer.Trainer, "_resolve_auto_jit_compile") or not hasattr(trainer, "model_supports_jit"):
+        raise RuntimeError("This Keras version decides jit_compile='auto' differently; the 1gpu rehearsal "
+                           "cannot imitate it. Use the Keras version pinned in environment.yml.")
+
     def _resolve_as_on_one_gpu(self: Any) -> bool:
         if self._distribute_strategy:  # Keras disables XLA under tf.distribute
             return False
