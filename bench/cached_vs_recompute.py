@@ -2,7 +2,7 @@
 
 Same data (real cats_and_dogs_filtered: 1,999 train / 1,000 validation photos at 224 px), same hub module
 (the TF-Hub-style MobileNetV2-0.35 feature-vector SavedModel from the offline assets, wrapped in
-tlhelpers.tfhub.HubLayer), same head (dropout 0.2 + dense softmax), same optimizer (Adam 1e-3), same number of
+tlhelpers.layers.HubLayer), same head (dropout 0.2 + dense softmax), same optimizer (Adam 1e-3), same number of
 epochs, same machine, one process; the two recipes alternate when repeated.
 
 - recompute: model.fit on the images: every epoch pushes every training and validation image through the
@@ -28,10 +28,10 @@ from bench.common import summarize, write  # noqa: E402
 def _model(path: str):
     import keras
 
-    from tlhelpers import tfhub
+    from tlhelpers import models
 
     keras.utils.set_random_seed(0)
-    tm = tfhub.build_hub_model(path, 2)
+    tm = models.build_hub_model(path, 2)
     return tm
 
 

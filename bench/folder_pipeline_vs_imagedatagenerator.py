@@ -7,7 +7,7 @@ pipelines alternate when repeated. Each run iterates E epochs and counts images 
 - ours: tlhelpers.folders.load_splits-style loading (tlhelpers.data.image_folder: decode and resize once per
   image, cache as uint8, reshuffle, prefetch) with tlhelpers.models.build_augmentation applied per batch in
   tf.data (in the lessons it runs inside the model, on the GPU): flip, rotation, zoom and shift fused into one
-  affine resampling (models.RandomAffine).
+  affine resampling (layers.RandomAffine).
 - ours_unfused: the same with the four separate Keras layers (RandomFlip, RandomRotation, RandomZoom,
   RandomTranslation), to show what the fusing contributes.
 - classic: tf_keras ImageDataGenerator(rotation_range=36, zoom_range=0.1, width_shift_range=0.1,

@@ -43,7 +43,7 @@ def _target(ok: bool) -> str:
 
 def _pipeline(r: dict) -> list[str]:
     ips, steady, rss = r["images_per_second"], r["images_per_second_after_first_epoch"], r["peak_rss_growth_mib"]
-    names = {"ours": "ours (`models.RandomAffine`, one resampling)", "ours_unfused": "ours, four separate layers",
+    names = {"ours": "ours (`layers.RandomAffine`, one resampling)", "ours_unfused": "ours, four separate layers",
              "imagedatagenerator": "`ImageDataGenerator.flow_from_directory`"}
     lines = ["| pipeline | images/s over all epochs | images/s after the first epoch | peak RSS growth (MiB) |",
              "|---|---|---|---|"]

@@ -95,7 +95,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import tensorflow as tf
 
-from tlhelpers import config, data, evaluate, plots, report, training
+from tlhelpers import config, data, datasets, evaluate, plots, report, training
 
 print("TensorFlow", tf.__version__, "| Keras", keras.__version__)
 strategy = training.setup_accelerator()  # GPU/TPU strategy and mixed precision where the hardware has them
@@ -106,11 +106,11 @@ print(config.describe_mode(1))
 # %% [markdown]
 # ## Load CIFAR-10
 #
-# `data.load_tfds` wraps `tfds.load`: it splits 10 % of the training set off for validation and, in
+# `datasets.load_tfds` wraps `tfds.load`: it splits 10 % of the training set off for validation and, in
 # smoke mode, serves random images of the same shape through `tfds.testing.mock_data`:
 
 # %%
-train_raw, val_raw, test_raw, class_names = data.load_tfds("cifar10", cfg)
+train_raw, val_raw, test_raw, class_names = datasets.load_tfds("cifar10", cfg)
 print("classes:", class_names)
 print("one example:", train_raw.element_spec)
 
@@ -196,7 +196,7 @@ with strategy.scope():
                   loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
 print(training.xla_decision(model))
-timer = training.EpochTimer.create()
+timer = training.EpochTimer()
 history = model.fit(train_ds, validation_data=val_ds, epochs=cfg.epochs, callbacks=[timer], verbose=2)
 report.log_metric("seconds_per_epoch", float(np.median(timer.seconds)), unit="s")
 

@@ -101,7 +101,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_hub as hub
 
-from tlhelpers import config, data, evaluate, features, models, plots, report, tfhub, training
+from tlhelpers import config, data, datasets, evaluate, features, layers, models, plots, report, tfhub, training
 
 print("TensorFlow", tf.__version__, "| Keras", keras.__version__, "| TF-Hub", hub.__version__)
 strategy = training.setup_accelerator()
@@ -131,12 +131,12 @@ except ValueError as err:
 
 # %% [markdown]
 # `hub.KerasLayer` is a layer of `tf_keras` (Keras 2). Since TensorFlow 2.16, `keras` means Keras 3, which only
-# accepts its own layers. `tfhub.HubLayer` loads the same SavedModel and registers the module's own weights as
+# accepts its own layers. `layers.HubLayer` loads the same SavedModel and registers the module's own weights as
 # Keras weights, so freezing, `summary()`, training and saving behave as for any Keras layer:
 
 # %%
-hub_layer = tfhub.HubLayer(HANDLE)  # frozen by default (trainable=False)
-IMAGE_SIZE = tfhub.expected_image_size(hub_layer, cfg.image_size)
+hub_layer = layers.HubLayer(HANDLE)  # frozen by default (trainable=False)
+IMAGE_SIZE = layers.expected_image_size(hub_layer, cfg.image_size)
 print("module needs a fixed size:", hub_layer.expected_size, "| lesson uses", IMAGE_SIZE, "px")
 print(f"weights: {len(hub_layer.weights)} variables, {len(hub_layer.trainable_weights)} trainable")
 
@@ -159,11 +159,11 @@ except tf.errors.InvalidArgumentError as err:
 # %% [markdown]
 # ## Load CIFAR-10 and resize per batch
 #
-# `data.load_tfds` returns the small 32x32 originals; `data.make_pipeline` caches them, batches, and resizes
+# `datasets.load_tfds` returns the small 32x32 originals; `data.make_pipeline` caches them, batches, and resizes
 # each batch on the fly to the module's size (resizing all 50,000 images up front would need tens of GiB):
 
 # %%
-train_raw, val_raw, test_raw, class_names = data.load_tfds("cifar10", cfg)
+train_raw, val_raw, test_raw, class_names = datasets.load_tfds("cifar10", cfg)
 batch_size = cfg.batch_size * strategy.num_replicas_in_sync
 train_ds = data.make_pipeline(train_raw, image_size=IMAGE_SIZE, batch_size=batch_size, training=True)
 val_ds = data.make_pipeline(val_raw, image_size=IMAGE_SIZE, batch_size=batch_size)
@@ -280,15 +280,15 @@ plt.show()
 # %% [markdown]
 # ## Part 2: a folder of photos with Inception v3
 #
-# The folder-dataset articles use Inception v3 feature vectors at its native 299 px. `tfhub.build_hub_model`
+# The folder-dataset articles use Inception v3 feature vectors at its native 299 px. `models.build_hub_model`
 # packages the pieces you assembled above: raw images, scaling to `[0, 1]` inside the model, the hub layer and a
 # new head. With `cache_file`, features survive a kernel restart:
 
 # %%
 fcfg = config.settings("02-folder")
-root = data.get_cats_and_dogs()
+root = datasets.get_cats_and_dogs()
 with strategy.scope():
-    folder_tm = tfhub.build_hub_model(fcfg.get("handle"), 2)  # at the module's size
+    folder_tm = models.build_hub_model(fcfg.get("handle"), 2)  # at the module's size
 SIZE = folder_tm.image_size
 folder_batch = fcfg.batch_size * strategy.num_replicas_in_sync
 folder_train, folder_classes = data.image_folder(root / "train", image_size=SIZE, batch_size=folder_batch,
@@ -314,7 +314,7 @@ report.log_metric("folder_frozen_val_accuracy", folder_history.history["val_accu
 # at a learning rate 100 times lower. The module's BatchNorm statistics stay frozen (`train_batchnorm=False`):
 
 # %%
-folder_tm.layer.trainable = True
+folder_tm.base.trainable = True  # the HubLayer: the whole module trains
 print(models.trainable_summary(folder_tm.model))
 with strategy.scope():
     folder_tm.model.compile(keras.optimizers.Adam(fcfg.get("fine_tune_lr")), "sparse_categorical_crossentropy",
@@ -351,7 +351,7 @@ print("reloaded .keras and exported SavedModel predict the same as the trained m
 # %% [markdown]
 # ## Summary
 #
-# You saw the classic `hub.KerasLayer` code fail on Keras 3 and used `tfhub.HubLayer` instead, fed it images in
+# You saw the classic `hub.KerasLayer` code fail on Keras 3 and used `layers.HubLayer` instead, fed it images in
 # `[0, 1]` at the size it needs, trained a head on features recomputed every epoch and on features computed
 # once (same accuracy, a fraction of the time), attached the head to the module, fine-tuned the module, and
 # saved, exported and reloaded the model.
@@ -360,4 +360,4 @@ print("reloaded .keras and exported SavedModel predict the same as the trained m
 #
 # 1. Raise the number of epochs to 30 for both recipes. How do the two times grow?
 # 2. Compare `aug_passes` of 1, 3 and 5: does augmentation help the cached head on your data?
-# 3. Try `tfhub.HubLayer("efficientnet_v2_b0")`. Which input size does it need, and what changes in the code?
+# 3. Try `layers.HubLayer("efficientnet_v2_b0")`. Which input size does it need, and what changes in the code?

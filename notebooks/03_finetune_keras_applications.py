@@ -100,7 +100,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import tensorflow as tf
 
-from tlhelpers import backbones, config, data, evaluate, features, models, plots, report, training
+from tlhelpers import backbones, config, data, datasets, evaluate, features, layers, models, plots, report, training
 
 print("TensorFlow", tf.__version__, "| Keras", keras.__version__)
 strategy = training.setup_accelerator()
@@ -113,11 +113,11 @@ print("backbone:", BACKBONE, "| alpha:", ALPHA, "| fine-tune from layer:", UNFRE
 # %% [markdown]
 # ## Load the photos
 #
-# `data.get_cats_and_dogs` downloads the folder once (or, in smoke mode, finds the offline copy), and
+# `datasets.get_cats_and_dogs` downloads the folder once (or, in smoke mode, finds the offline copy), and
 # `data.image_folder` turns a class-per-folder tree into batches of raw 0..255 images:
 
 # %%
-root = data.get_cats_and_dogs()
+root = datasets.get_cats_and_dogs()
 batch_size = cfg.batch_size * strategy.num_replicas_in_sync
 train_ds, class_names = data.image_folder(root / "train", image_size=cfg.image_size, batch_size=batch_size,
                                           shuffle=True, limit_per_class=cfg.train_examples)
@@ -166,7 +166,7 @@ plt.show()
 # %% [markdown]
 # Note: the official `preprocess_input` functions **modify NumPy arrays in place**; that is why the cells
 # above pass `.copy()`. EfficientNet, EfficientNetV2, MobileNetV3 and ConvNeXt rescale inside the network:
-# feed them 0..255 and do nothing else. The course's `models.Preprocess` layer does each network's
+# feed them 0..255 and do nothing else. The course's `layers.Preprocess` layer does each network's
 # preprocessing inside the model, so the saved model takes raw photos.
 
 # %% [markdown]
@@ -197,7 +197,7 @@ for how, x in [("raw 0..255 (right)", photo), ("divided by 255 first (double sca
 # linear classifier on each, and compare validation accuracy:
 
 # %%
-pre = models.Preprocess(backbones.get(BACKBONE).preprocess)
+pre = layers.Preprocess(backbones.get(BACKBONE).preprocess)
 pooled_base = backbones.build_base(BACKBONE, image_size=cfg.image_size, alpha=ALPHA, pooling="avg")
 double_scaling = {}
 for times in (1, 2):
@@ -258,7 +258,7 @@ print(f"before training: validation accuracy {acc0:.3f}, loss {loss0:.3f}")
 # Only the head's weights change in this phase:
 
 # %%
-timer = training.EpochTimer.create()
+timer = training.EpochTimer()
 history_head = model.fit(train_ds, validation_data=val_ds, epochs=cfg.epochs, callbacks=[timer], verbose=2)
 report.log_metric("frozen_val_accuracy", history_head.history["val_accuracy"][-1])
 
@@ -360,7 +360,7 @@ print(f"saved {path.name}: {path.stat().st_size / 2**20:.1f} MiB; reloaded predi
 
 # %%
 cifar_cfg = config.settings("03-cifar10")
-train_raw, val_raw, test_raw, cifar_classes = data.load_tfds("cifar10", cifar_cfg)
+train_raw, val_raw, test_raw, cifar_classes = datasets.load_tfds("cifar10", cifar_cfg)
 cifar_batch = cifar_cfg.batch_size * strategy.num_replicas_in_sync
 cifar_train = data.make_pipeline(train_raw, image_size=cifar_cfg.image_size, batch_size=cifar_batch, training=True)
 cifar_val = data.make_pipeline(val_raw, image_size=cifar_cfg.image_size, batch_size=cifar_batch)

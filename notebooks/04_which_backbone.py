@@ -98,7 +98,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import tensorflow as tf
 
-from tlhelpers import backbones, compare, config, data, models, plots, report, squeezenet, training
+from tlhelpers import backbones, compare, config, data, datasets, models, plots, report, squeezenet, training
 
 print("TensorFlow", tf.__version__, "| Keras", keras.__version__)
 strategy = training.setup_accelerator()
@@ -115,7 +115,7 @@ print("candidates:", CANDIDATES)
 # (model selection) and a test half (the final, untouched score):
 
 # %%
-root = data.get_cats_and_dogs()
+root = datasets.get_cats_and_dogs()
 batch_size = cfg.batch_size * strategy.num_replicas_in_sync
 train_ds, class_names = data.image_folder(root / "train", image_size=cfg.image_size, batch_size=batch_size,
                                           shuffle=True, limit_per_class=cfg.train_examples)

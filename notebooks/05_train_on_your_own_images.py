@@ -94,7 +94,7 @@ import keras
 import matplotlib.pyplot as plt
 import tensorflow as tf
 
-from tlhelpers import config, data, evaluate, folders, models, plots, report, standins, training
+from tlhelpers import config, datasets, evaluate, folders, models, plots, report, standins, training
 
 print("TensorFlow", tf.__version__, "| Keras", keras.__version__)
 strategy = training.setup_accelerator()
@@ -109,7 +109,7 @@ print(config.describe_mode(5))
 # Any folder laid out like this works: `my_photos/<class name>/<image files>`. Here is the lesson's:
 
 # %%
-root = data.get_flower_photos()
+root = datasets.get_flower_photos()
 print(root)
 for class_dir in sorted(p for p in root.iterdir() if p.is_dir()):
     print(f"  {class_dir.name}/: {sum(1 for _ in class_dir.iterdir())} files")
@@ -182,14 +182,14 @@ plt.show()
 # | `ImageDataGenerator` argument | Keras 3 layer |
 # | --- | --- |
 # | `flow_from_directory` | `folders.load_splits` / `keras.utils.image_dataset_from_directory` |
-# | `rescale=1/255`, `preprocessing_function` | `models.Preprocess` (the backbone's own scaling, inside the model) |
+# | `rescale=1/255`, `preprocessing_function` | `layers.Preprocess` (the backbone's own scaling, inside the model) |
 # | `horizontal_flip=True` | `keras.layers.RandomFlip("horizontal")` |
 # | `rotation_range=20` (degrees) | `keras.layers.RandomRotation(20 / 360)` (fraction of a full turn) |
 # | `zoom_range=0.2` | `keras.layers.RandomZoom(0.2)` |
 # | `width_shift_range`, `height_shift_range` | `keras.layers.RandomTranslation(h, w)` |
 # | `brightness_range` | `keras.layers.RandomBrightness` / `RandomContrast` |
 #
-# Four separate layers resample every image four times. `models.RandomAffine` does flip, rotation, zoom and
+# Four separate layers resample every image four times. `layers.RandomAffine` does flip, rotation, zoom and
 # shift in one resampling (3 to 4 times faster on a CPU, and less blur); `models.build_augmentation` uses it.
 # Here is the augmentation this lesson uses, applied to one training photo:
 

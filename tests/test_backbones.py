@@ -5,7 +5,7 @@ import keras
 import numpy as np
 import pytest
 
-from tlhelpers import backbones, models
+from tlhelpers import backbones, layers, models
 
 REQUIRED = ["VGG16", "ResNet50", "ResNet101V2", "InceptionV3", "Xception", "MobileNetV2", "MobileNetV3Small",
             "MobileNetV3Large", "EfficientNetB0", "EfficientNetB1", "EfficientNetB2", "EfficientNetB3",
@@ -79,13 +79,13 @@ def test_preprocessing_happens_exactly_once(name):
 
 def test_preprocess_layer_modes_and_errors():
     x = np.array([[[[0.0, 127.5, 255.0]]]], "float32")
-    np.testing.assert_allclose(models.Preprocess("tf")(x), [[[[-1, 0, 1]]]], atol=1e-6)
-    np.testing.assert_allclose(models.Preprocess("unit")(x), [[[[0, 0.5, 1]]]], atol=1e-6)
-    np.testing.assert_allclose(models.Preprocess("none")(x), x)
-    np.testing.assert_allclose(models.Preprocess("caffe")(x), [[[[255 - 103.939, 127.5 - 116.779, -123.68]]]],
+    np.testing.assert_allclose(layers.Preprocess("tf")(x), [[[[-1, 0, 1]]]], atol=1e-6)
+    np.testing.assert_allclose(layers.Preprocess("unit")(x), [[[[0, 0.5, 1]]]], atol=1e-6)
+    np.testing.assert_allclose(layers.Preprocess("none")(x), x)
+    np.testing.assert_allclose(layers.Preprocess("caffe")(x), [[[[255 - 103.939, 127.5 - 116.779, -123.68]]]],
                                atol=1e-4)
     with pytest.raises(ValueError, match="Unknown preprocessing mode"):
-        models.Preprocess("bgr")
+        layers.Preprocess("bgr")
 
 
 def test_build_base_errors_are_clear():

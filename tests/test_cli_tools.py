@@ -50,7 +50,12 @@ def test_train_then_predict_round_trip_small(tmp_path, monkeypatch, capsys):
     assert cli.main(["train", str(root), "--backbone", "MobileNetV3Small", "--image-size", "48", "--epochs", "1",
                      "--fine-tune-epochs", "0", "--out", str(model)]) == 0
     report = json.loads(model.with_suffix(".report.json").read_text())
-    assert report["classes"] == ["cats", "dogs"] and report["val_images"] == 20
+    assert report["classes"] == ["cats", "dogs"]
+    # validation/ (10 per class) is halved: one half chooses epochs, the other is held out and reported apart
+    assert report["val_images"] == 10 and report["test_images"] == 10
+    assert 0.0 <= report["test_accuracy"] <= 1.0
+    out = capsys.readouterr().out
+    assert "held-out accuracy" in out and "also chose the epoch" in out
     bad = tmp_path / "bad.jpg"
     bad.write_text("not an image")
     good = sorted((root / "validation" / "dogs").iterdir())[0]
@@ -73,6 +78,8 @@ def test_real_train_then_predict_is_at_least_95_percent(tmp_path, monkeypatch, c
     model = tmp_path / "cats_dogs.keras"
     assert cli.main(["train", str(root), "--backbone", "MobileNetV2", "--alpha", "0.35", "--image-size", "224",
                      "--epochs", "10", "--fine-tune-epochs", "1", "--out", str(model)]) == 0
+    report = json.loads(model.with_suffix(".report.json").read_text())
+    assert report["test_images"] == 500 and report["test_accuracy"] >= 0.95  # half of validation/, never selected on
     files = sorted((root / "validation").rglob("*.jpg"))
     assert len(files) == 1000
     capsys.readouterr()

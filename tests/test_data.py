@@ -3,7 +3,7 @@ import psutil
 import pytest
 import tensorflow as tf
 
-from tlhelpers import config, data
+from tlhelpers import config, data, datasets
 
 
 def _uint8_dataset(n=70, size=32, classes=10, channels=3):
@@ -88,10 +88,10 @@ def test_load_tfds_in_smoke_mode_is_offline_and_sized(monkeypatch, tmp_path):
     monkeypatch.setenv("TLH_CACHE_DIR", str(tmp_path))
     s = config.LessonSettings(mode="smoke", image_size=32, batch_size=8, epochs=1,
                               train_examples=40, val_examples=8, test_examples=16)
-    train, val, test, names = data.load_tfds("cifar10", s)
+    train, val, test, names = datasets.load_tfds("cifar10", s)
     assert names[:3] == ["airplane", "automobile", "bird"] and len(names) == 10
     assert [sum(1 for _ in d) for d in (train, val, test)] == [40, 8, 16]
     image, label = next(iter(train))
     assert image.shape == (32, 32, 3) and image.dtype == tf.uint8
     with pytest.raises(ValueError, match="validation_fraction"):
-        data.load_tfds("cifar10", s, validation_fraction=1.5)
+        datasets.load_tfds("cifar10", s, validation_fraction=1.5)

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from tlhelpers import data, standins
+from tlhelpers import data, datasets, standins
 
 
 def test_make_synthetic_folder_and_image_folder_roundtrip(tmp_path):
@@ -32,7 +32,7 @@ def test_get_cats_and_dogs_in_smoke_mode_without_assets_generates_data(monkeypat
     monkeypatch.setenv("TLH_SMOKE", "1")
     monkeypatch.setenv("TLH_ASSETS_DIR", str(tmp_path / "absent"))
     monkeypatch.setenv("TLH_CACHE_DIR", str(tmp_path / "cache"))
-    root = data.get_cats_and_dogs()
+    root = datasets.get_cats_and_dogs()
     assert root.is_relative_to(tmp_path / "cache")
     assert len(list((root / "validation" / "dogs").glob("*.jpg"))) == 40
 
@@ -41,4 +41,4 @@ def test_get_cats_and_dogs_in_smoke_mode_prefers_real_assets(monkeypatch, tmp_pa
     (tmp_path / "cats_and_dogs_filtered" / "train").mkdir(parents=True)
     monkeypatch.setenv("TLH_SMOKE", "1")
     monkeypatch.setenv("TLH_ASSETS_DIR", str(tmp_path))
-    assert data.get_cats_and_dogs() == tmp_path / "cats_and_dogs_filtered"
+    assert datasets.get_cats_and_dogs() == tmp_path / "cats_and_dogs_filtered"

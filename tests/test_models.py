@@ -2,7 +2,7 @@ import keras
 import numpy as np
 import pytest
 
-from tlhelpers import models
+from tlhelpers import layers, models
 
 
 def test_scratch_cnn_shape_and_probabilities():
@@ -44,14 +44,14 @@ def test_random_affine_identity_flip_and_inference():
     import tensorflow as tf
 
     x = tf.random.uniform((16, 24, 24, 3), 0, 255, seed=1)
-    still = models.RandomAffine(flip=False, rotation=0.0, zoom=0.0, translation=0.0)
+    still = layers.RandomAffine(flip=False, rotation=0.0, zoom=0.0, translation=0.0)
     np.testing.assert_allclose(still(x, training=True).numpy(), x.numpy(), atol=1e-3)
-    flip = models.RandomAffine(flip=True, rotation=0.0, zoom=0.0, translation=0.0, seed=3)
+    flip = layers.RandomAffine(flip=True, rotation=0.0, zoom=0.0, translation=0.0, seed=3)
     y, xn = flip(x, training=True).numpy(), x.numpy()
     same = [np.allclose(y[i], xn[i], atol=1e-3) for i in range(16)]
     mirrored = [np.allclose(y[i], xn[i][:, ::-1], atol=1e-3) for i in range(16)]
     assert all(a or b for a, b in zip(same, mirrored, strict=True)) and 0 < sum(mirrored) < 16
-    full = models.RandomAffine(seed=0)
+    full = layers.RandomAffine(seed=0)
     assert np.array_equal(full(x, training=False).numpy(), xn)  # inactive outside training
     moved = full(x, training=True).numpy()
     assert moved.shape == xn.shape and not np.allclose(moved, xn)
@@ -63,7 +63,7 @@ def test_random_affine_shift_moves_content_the_right_way():
 
     img = np.zeros((1, 21, 21, 1), np.float32)
     img[0, 10, 10, 0] = 255.0
-    layer = models.RandomAffine(flip=False, rotation=0.0, zoom=0.0, translation=0.2, fill_mode="constant", seed=5)
+    layer = layers.RandomAffine(flip=False, rotation=0.0, zoom=0.0, translation=0.2, fill_mode="constant", seed=5)
     out = layer(tf.constant(img), training=True).numpy()[0, ..., 0]
     y, x = np.unravel_index(out.argmax(), out.shape)
     assert (y, x) != (10, 10) and abs(x - 10) <= 0.2 * 21 + 1 and abs(y - 10) <= 0.2 * 21 + 1

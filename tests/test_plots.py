@@ -5,7 +5,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from tlhelpers import plots
+from tlhelpers import plots, training
 
 
 def test_color_for_is_stable():
@@ -32,7 +32,7 @@ def test_plot_history_accepts_single_history_and_reports_missing_metrics():
     with pytest.raises(ValueError, match="it has"):
         plots.plot_history({"loss": [1.0]}, metrics=("auc",))
     with pytest.raises(TypeError):
-        plots.history_dict(42)
+        training.history_dict(42)
 
 
 def test_plot_confusion_matrix_and_per_class_take_ax():

@@ -63,7 +63,7 @@ def test_real_hub_module_cached_features_reach_95_percent(cats_dogs, tmp_path):
     train, val = cats_dogs
     path = str(_asset(tfhub.SMOKE_ASSET))
     keras.utils.set_random_seed(0)
-    tm = tfhub.build_hub_model(path, 2)
+    tm = models.build_hub_model(path, 2)
     train_f = features.extract_features(tm.features, train, progress=False, cache_file=tmp_path / "train.npz")
     val_f = features.extract_features(tm.features, val, progress=False)
     assert len(train_f.labels) == 1999 and len(val_f.labels) == 1000

@@ -92,10 +92,10 @@ def test_two_replicas_hub_model_builds_in_scope():
     out = ok(run_py("""
         import numpy as np
         import keras
-        from tlhelpers import training, tfhub
+        from tlhelpers import models, training
         strategy = training.setup_accelerator()
         with strategy.scope():
-            hm = tfhub.build_hub_model("resnet_v2_50", 2, image_size=96)
+            hm = models.build_hub_model("resnet_v2_50", 2, image_size=96)
             hm.model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy")
         x = np.random.default_rng(0).uniform(0, 255, (8, 96, 96, 3)).astype("float32")
         hm.model.fit(x, np.arange(8) % 2, batch_size=4, epochs=1, verbose=0)

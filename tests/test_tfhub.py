@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tlhelpers import config, features, models, standins, tfhub
+from tlhelpers import config, features, layers, models, standins, tfhub
 
 ASSET = tfhub.SMOKE_ASSET
 
@@ -24,7 +24,7 @@ def module_path(request, tmp_path_factory):
 
 
 def _size(path):
-    return tfhub.HubLayer(path).expected_size
+    return layers.HubLayer(path).expected_size
 
 
 def _batch(size, n=8, seed=0):
@@ -49,7 +49,7 @@ def test_keras3_rejects_the_classic_hub_keraslayer():
 def test_output_equals_hub_load(module_path):
     import tensorflow_hub as hub
 
-    layer = tfhub.HubLayer(module_path)
+    layer = layers.HubLayer(module_path)
     x, _ = _batch(layer.expected_size, n=4)
     np.testing.assert_allclose(layer(x).numpy(), hub.load(module_path)(x).numpy(), rtol=1e-5, atol=1e-5)
 
@@ -57,7 +57,7 @@ def test_output_equals_hub_load(module_path):
 def test_frozen_layer_is_unchanged_by_fit_in_sequential(module_path):
     import keras
 
-    layer = tfhub.HubLayer(module_path)
+    layer = layers.HubLayer(module_path)
     assert layer.trainable_weights == [] and len(layer.weights) > 0
     size = layer.expected_size
     model = keras.Sequential([keras.Input((size, size, 3)), layer, keras.layers.Dense(2, activation="softmax")])
@@ -72,7 +72,7 @@ def test_frozen_layer_is_unchanged_by_fit_in_sequential(module_path):
 def test_trainable_layer_changes_in_functional_model_and_batchnorm_stays(module_path):
     import keras
 
-    layer = tfhub.HubLayer(module_path, trainable=True)
+    layer = layers.HubLayer(module_path, trainable=True)
     size = layer.expected_size
     inputs = keras.Input((size, size, 3))
     outputs = keras.layers.Dense(2, activation="softmax")(layer(inputs))
@@ -94,7 +94,7 @@ def test_trainable_layer_changes_in_functional_model_and_batchnorm_stays(module_
 def test_keras_file_and_export_round_trip(module_path, tmp_path):
     import keras
 
-    tm = tfhub.build_hub_model(module_path, 3)
+    tm = models.build_hub_model(module_path, 3)
     x = np.random.default_rng(1).uniform(0, 255, (4, tm.image_size, tm.image_size, 3)).astype(np.float32)
     expected = tm.model.predict(x, verbose=0)
     tm.model.save(tmp_path / "m.keras")
@@ -108,10 +108,10 @@ def test_keras_file_and_export_round_trip(module_path, tmp_path):
 def test_input_contract_errors_say_what_to_do(module_path):
     import keras
 
-    layer = tfhub.HubLayer(module_path)
+    layer = layers.HubLayer(module_path)
     size = layer.expected_size
     with pytest.raises(ValueError, match=rf"expects {size}x{size} images, got 40x40.*Resizing"):
-        keras.Sequential([keras.Input((40, 40, 3)), tfhub.HubLayer(module_path)])
+        keras.Sequential([keras.Input((40, 40, 3)), layers.HubLayer(module_path)])
     with pytest.raises(tf.errors.InvalidArgumentError, match="raw 0..255 pixels.*Rescaling"):
         layer(np.full((1, size, size, 3), 200, np.uint8))
     x, _ = _batch(size, n=2)
@@ -138,7 +138,7 @@ def test_smoke_resolves_names_offline(monkeypatch, tmp_path):
     monkeypatch.setenv("TLH_CACHE_DIR", str(tmp_path))
     monkeypatch.setenv("TLH_ASSETS_DIR", str(tmp_path / "no_assets"))
     path = tfhub.resolve("inception_v3")  # no assets: a tiny module with the same contract
-    layer = tfhub.HubLayer(path)
+    layer = layers.HubLayer(path)
     assert layer.expected_size == 299
     assert layer(np.zeros((1, 299, 299, 3), np.float32)).shape == (1, 2048)
     assert tfhub.resolve(tfhub.get("inception_v3").tfhub) == path  # URLs of registry entries too
@@ -165,7 +165,7 @@ def test_feature_cache_file_and_augmented_passes(tmp_path):
     import keras
 
     path = standins.make_tiny_module(tmp_path / "tiny", input_size=32, output_dim=6)
-    tm = tfhub.build_hub_model(str(path), 2)
+    tm = models.build_hub_model(str(path), 2)
     x = np.random.default_rng(0).uniform(0, 255, (10, 32, 32, 3)).astype(np.float32)
     y = np.arange(10) % 2
     ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(4)
@@ -185,7 +185,7 @@ def test_feature_cache_file_and_augmented_passes(tmp_path):
 
 def test_head_trained_on_features_attaches_to_the_layer(tmp_path):
     path = standins.make_tiny_module(tmp_path / "tiny", input_size=32, output_dim=6)
-    tm = tfhub.build_hub_model(str(path), 2)
+    tm = models.build_hub_model(str(path), 2)
     x = np.random.default_rng(0).uniform(0, 255, (6, 32, 32, 3)).astype(np.float32)
     feats = tm.features.predict(x, verbose=0)
     np.testing.assert_allclose(tm.head.predict(feats, verbose=0), tm.model.predict(x, verbose=0), rtol=1e-5)

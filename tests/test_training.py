@@ -21,7 +21,7 @@ def test_set_seed_makes_runs_repeatable():
 def test_epoch_timer_records_one_value_per_epoch():
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     model.compile("sgd", "mse")
-    timer = training.EpochTimer.create()
+    timer = training.EpochTimer()
     model.fit(np.zeros((8, 2)), np.zeros((8, 1)), epochs=3, verbose=0, callbacks=[timer])
     assert len(timer.seconds) == 3 and all(s > 0 for s in timer.seconds)
 

@@ -35,7 +35,9 @@ __all__ = [
     "REGISTRY",
     "get",
     "names",
+    "parse_spec",
     "weights_cache_dirs",
+    "download_factory_weights",
     "resolve_weights",
     "build_base",
     "register",
@@ -206,6 +208,35 @@ def get(name: str | Backbone) -> Backbone:
                    "To use another network, see tlhelpers.backbones.register.")
 
 
+def parse_spec(spec: str) -> tuple[str, float | None]:
+    """Split a backbone spec ``"name"`` or ``"name@alpha"`` into its name and width multiplier.
+
+    The one parser for the ``"MobileNetV2@0.35"`` form used by ``tlh compare``,
+    :func:`tlhelpers.compare.candidate`, lesson settings and ``tlh prefetch``.
+
+    Args:
+        spec: E.g. ``"VGG16"`` or ``"MobileNetV2@0.35"``.
+
+    Returns:
+        ``(name, alpha)``; ``alpha`` is None when the spec has no ``@``.
+
+    Raises:
+        ValueError: Empty name, or an alpha that is not a positive number.
+    """
+    name, sep, alpha = str(spec).strip().partition("@")
+    if not name:
+        raise ValueError(f"No backbone name in {spec!r}; expected 'Name' or 'Name@alpha', e.g. 'MobileNetV2@0.35'.")
+    if not sep:
+        return name, None
+    try:
+        value = float(alpha)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise ValueError(f"The width multiplier in {spec!r} must be a positive number, e.g. 'MobileNetV2@0.35'.")
+    return name, value
+
+
 def weights_cache_dirs() -> list[Path]:
     """Return the folders searched for ImageNet weight files, in order.
 
@@ -304,7 +335,7 @@ def build_base(
     resolved = resolve_weights(spec, alpha=alpha or 1.0, image_size=size, weights=weights)
     if spec.factory is not None:
         if resolved == "imagenet":
-            resolved = _download_factory_weights(spec)
+            resolved = download_factory_weights(spec)
         return spec.factory(input_shape=(size, size, 3), weights=resolved, pooling=pooling, **kwargs)
     ctor = getattr(keras.applications, spec.constructor)
     try:
@@ -400,8 +431,18 @@ def _imagenet_class_names() -> list[str] | None:
     return None
 
 
-def _download_factory_weights(spec: Backbone) -> str:
-    """Download a bring-your-own backbone's weights file once into ``<cache root>/keras/models``."""
+def download_factory_weights(spec: Backbone) -> str:
+    """Download a bring-your-own backbone's weights file once into ``<cache root>/keras/models``.
+
+    Args:
+        spec: A registered backbone with a ``factory``, ``weights_file`` and ``weights_url``.
+
+    Returns:
+        The local path of the file (already there: no download).
+
+    Raises:
+        RuntimeError: No URL, or the download failed; says where to put the file by hand.
+    """
     import keras
 
     if not spec.weights_url or not spec.weights_file:

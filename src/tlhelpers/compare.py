@@ -108,16 +108,15 @@ def candidate(spec: str | tuple[str, Callable[[int, int], Any]] | Candidate) -> 
         return spec
     if isinstance(spec, tuple):
         return Candidate(spec[0], "custom", spec[1])
-    from tlhelpers import models, tfhub
+    from tlhelpers import backbones, models
 
     if spec == "scratch":
         return Candidate("scratch", "scratch", lambda n, size: models.build_scratch_cnn((size, size, 3), n))
     if spec.startswith("hub:"):
         handle = spec[4:]
-        return Candidate(spec, "hub", lambda n, size: tfhub.build_hub_model(handle, n, image_size=size))
-    name, _, alpha = spec.partition("@")
-    return Candidate(spec, "keras", lambda n, size: models.build_transfer_model(
-        name, n, image_size=size, alpha=float(alpha) if alpha else None))
+        return Candidate(spec, "hub", lambda n, size: models.build_hub_model(handle, n, image_size=size))
+    name, alpha = backbones.parse_spec(spec)
+    return Candidate(spec, "keras", lambda n, size: models.build_transfer_model(name, n, image_size=size, alpha=alpha))
 
 
 def measure_speed(model: Any, images: Any, *, repeats: int = 5) -> tuple[float, float]:

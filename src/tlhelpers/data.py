@@ -1,7 +1,8 @@
-"""Input pipelines: loading datasets and turning them into fast ``tf.data`` batches.
+"""Input pipelines: turning examples into fast ``tf.data`` batches.
 
 What belongs here: anything that reads examples and yields batches of
-``(images, labels)`` for ``model.fit``. The images leave these pipelines as
+``(images, labels)`` for ``model.fit``. Where the examples come from (the
+downloads, their URLs, smoke-mode sources) is :mod:`tlhelpers.datasets`. The images leave these pipelines as
 ``float32`` in 0..255 at the requested size; scaling for a particular network
 (``preprocess_input``) happens inside the model, exactly once.
 
@@ -12,36 +13,20 @@ float32 would be 33.6 GiB).
 
 from __future__ import annotations
 
-import contextlib
 import os
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
-
-from tlhelpers import config
 
 if TYPE_CHECKING:  # pragma: no cover
     import tensorflow as tf
 
 __all__ = [
     "AUTOTUNE",
-    "load_tfds",
     "make_pipeline",
     "take_examples",
     "dataset_bytes",
     "image_folder",
-    "CATS_AND_DOGS_URL",
-    "get_cats_and_dogs",
-    "get_flower_photos",
 ]
-
-FLOWER_PHOTOS_URL = "https://storage.googleapis.com/download.tensorflow.org/example_images/flower_photos.tgz"
-CATS_AND_DOGS_URL = "https://storage.googleapis.com/mledu-datasets/cats_and_dogs_filtered.zip"
-
-_LABEL_NAMES = {
-    "cifar10": ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"),
-}
 
 AUTOTUNE = -1  # tf.data.AUTOTUNE, without importing TensorFlow at import time
 
@@ -61,68 +46,6 @@ def dataset_bytes(num_images: int, image_size: int, channels: int = 3, dtype_byt
         The size in bytes.
     """
     return num_images * image_size * image_size * channels * dtype_bytes
-
-
-@contextlib.contextmanager
-def _maybe_mock(num_examples: int | None) -> Iterator[None]:
-    if not config.offline_sources():
-        yield
-        return
-    import tensorflow_datasets as tfds
-
-    with tfds.testing.mock_data(num_examples=num_examples or 64, policy=tfds.testing.MockPolicy.USE_CODE):
-        yield
-
-
-def load_tfds(
-    name: str,
-    lesson_settings: config.LessonSettings,
-    *,
-    validation_fraction: float = 0.1,
-) -> tuple[tf.data.Dataset, tf.data.Dataset, tf.data.Dataset, list[str]]:
-    """Load a TFDS image-classification dataset as train, validation and test splits.
-
-    In full mode the real dataset is downloaded (once) into the cache root. In
-    smoke mode ``tfds.testing.mock_data`` supplies random examples of the right
-    shape and type, offline, through the very same ``tfds.load`` call.
-
-    Args:
-        name: TFDS name, e.g. ``"cifar10"``. It must have ``train`` and
-            ``test`` splits and ``image``/``label`` features.
-        lesson_settings: From :func:`tlhelpers.config.settings`; its
-            ``*_examples`` fields cap each split (None keeps all).
-        validation_fraction: Share of the training split held out for
-            validation. Defaults to 0.1.
-
-    Returns:
-        ``(train, validation, test, class_names)``: datasets of
-        ``(uint8 image, int64 label)`` pairs, unbatched, and the label names.
-    """
-    import tensorflow_datasets as tfds
-
-    pct = int(round(validation_fraction * 100))
-    if not 0 < pct < 100:
-        raise ValueError(f"validation_fraction must be between 0.01 and 0.99, got {validation_fraction}.")
-    s = lesson_settings
-    data_dir = str(config.cache_root() / "tensorflow_datasets")
-    biggest = max(n for n in (s.train_examples, s.val_examples, s.test_examples, 64) if n)
-    with _maybe_mock(biggest):
-        (train, val, test), info = tfds.load(
-            name,
-            split=[f"train[:{100 - pct}%]", f"train[{100 - pct}%:]", "test"],
-            as_supervised=True,
-            with_info=True,
-            data_dir=data_dir,
-        )
-    class_names = list(info.features["label"].names)
-    if name in _LABEL_NAMES and all(c.isdigit() for c in class_names):  # mock data has no label file
-        class_names = list(_LABEL_NAMES[name])
-    return (
-        take_examples(train, s.train_examples),
-        take_examples(val, s.val_examples),
-        take_examples(test, s.test_examples),
-        class_names,
-    )
 
 
 def take_examples(ds: tf.data.Dataset, n: int | None) -> tf.data.Dataset:
@@ -268,89 +191,3 @@ def image_folder(
         ds = ds.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size).map(lambda x, y: (tf.cast(x, tf.float32), y), num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE), class_names
-
-
-def get_cats_and_dogs() -> Path:
-    """Return the ``cats_and_dogs_filtered`` folder (``train/`` and ``validation/``, classes cats and dogs).
-
-    Full mode: downloaded once (68 MB) into ``<cache root>/datasets``. Smoke
-    mode: the real photos from the offline assets when present, otherwise a
-    small generated stand-in (coloured noise, clearly not photos).
-
-    Returns:
-        The folder holding ``train`` and ``validation``.
-    """
-    if config.offline_sources():
-        assets = config.assets_dir()
-        if assets is not None and (assets / "cats_and_dogs_filtered" / "train").is_dir():
-            return assets / "cats_and_dogs_filtered"
-        target = config.cache_root() / "synthetic" / "cats_and_dogs"
-        if not (target / "validation").is_dir():
-            print("Smoke mode without offline assets: generating a stand-in image folder.")
-            from tlhelpers import standins
-
-            standins.make_synthetic_folder(target)
-        return target
-    import keras
-
-    dest = config.cache_root() / "datasets"
-    dest.mkdir(parents=True, exist_ok=True)
-    try:
-        path = keras.utils.get_file("cats_and_dogs_filtered.zip", CATS_AND_DOGS_URL, cache_dir=str(dest),
-                                    cache_subdir="", extract=True)
-    except Exception as exc:  # noqa: BLE001
-        raise RuntimeError(f"Could not download {CATS_AND_DOGS_URL} ({exc}). Offline, unzip it yourself into "
-                           f"{dest} or set TLH_SMOKE=1 to use the offline assets.") from exc
-    path = Path(path)
-    for cand in (path, path / "cats_and_dogs_filtered", dest / "cats_and_dogs_filtered"):
-        if (cand / "train").is_dir():
-            return cand
-    raise RuntimeError(f"Downloaded archive has no train/ folder under {path}.")
-
-
-def get_flower_photos(*, smoke_per_class: int = 40) -> Path:
-    """Return a class-per-folder tree of photos for lesson 05 ("your own folder").
-
-    Full mode: TensorFlow's ``flower_photos`` (3,670 photos of 5 flower kinds,
-    218 MB), downloaded once into ``<cache root>/datasets``. Smoke mode: a copy
-    of the first ``smoke_per_class`` real photos per class of
-    ``cats_and_dogs_filtered/train`` from the offline assets, else generated
-    images; either way a fresh folder you may look at and modify.
-
-    Args:
-        smoke_per_class: Photos per class in smoke mode. Defaults to 40.
-
-    Returns:
-        The folder holding one subfolder per class (and nothing else).
-    """
-    if config.offline_sources():
-        from tlhelpers import standins
-
-        target = config.cache_root() / "smoke" / f"my_photos_{smoke_per_class}"
-        if not target.is_dir():
-            assets = config.assets_dir()
-            source = assets / "cats_and_dogs_filtered" / "train" if assets is not None else None
-            if source is not None and source.is_dir():
-                print(f"Smoke mode: using {smoke_per_class} real photos per class of cats_and_dogs_filtered "
-                      "(offline assets) instead of flower_photos.")
-                standins.sample_folder(source, target, per_class=smoke_per_class)
-            else:
-                print("Smoke mode without offline assets: generating a stand-in image folder.")
-                standins.make_synthetic_folder(target.with_name(target.name + "_gen"), per_class=smoke_per_class)
-                shutil.copytree(target.with_name(target.name + "_gen") / "train", target)
-        return target
-    import keras
-
-    dest = config.cache_root() / "datasets"
-    dest.mkdir(parents=True, exist_ok=True)
-    try:
-        path = Path(keras.utils.get_file("flower_photos.tgz", FLOWER_PHOTOS_URL, cache_dir=str(dest),
-                                         cache_subdir="", extract=True))
-    except Exception as exc:  # noqa: BLE001
-        raise RuntimeError(f"Could not download {FLOWER_PHOTOS_URL} ({exc}). Offline, extract the archive yourself "
-                           f"into {dest} or set TLH_SMOKE=1 to use the offline assets.") from exc
-    for cand in (path, path / "flower_photos", dest / "flower_photos", dest / "flower_photos_extracted" /
-                 "flower_photos"):
-        if cand.is_dir() and (cand / "roses").is_dir():
-            return cand
-    raise RuntimeError(f"Downloaded archive has no flower_photos/roses folder under {path}.")

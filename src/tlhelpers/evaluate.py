@@ -167,7 +167,7 @@ def load_image_file(path: str | os.PathLike, image_size: int) -> np.ndarray:
 
         with tempfile.TemporaryDirectory() as tmp:
             converted = Path(tmp) / "rgb.png"
-            folders._convert(path, converted)
+            folders.to_rgb(path, converted)
             with Image.open(converted) as im:
                 rgb = im.convert("RGB").resize((image_size, image_size), Image.BILINEAR)
     else:

@@ -30,6 +30,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tlhelpers import data
+
 if TYPE_CHECKING:  # pragma: no cover
     import tensorflow as tf
 
@@ -37,8 +39,12 @@ __all__ = [
     "FolderError",
     "FileVerdict",
     "ScanReport",
+    "USABLE",
+    "CONVERTED",
+    "UNUSABLE",
     "classify",
     "scan",
+    "to_rgb",
     "write_clean_tree",
     "SplitResult",
     "split_folder",
@@ -258,8 +264,23 @@ def _safe_output(root: Path, output: Path) -> None:
         raise FolderError(f"The output folder {output} contains your image folder {root}; choose another one.")
 
 
-def _convert(src: Path, dst: Path) -> None:
+def to_rgb(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
+    """Write an RGB PNG copy of any image PIL reads (the conversion behind the ``converted`` verdict).
+
+    16-bit and float images are scaled to 0..255, transparency becomes white,
+    palette, greyscale and CMYK images become RGB, an animation keeps its first
+    frame. ``src`` is only read.
+
+    Args:
+        src: The image file.
+        dst: The PNG to write (its folder is created).
+
+    Returns:
+        ``dst`` as a path.
+    """
     from PIL import Image
+
+    src, dst = Path(src), Path(dst)
 
     with Image.open(src) as im:
         im.seek(0)  # first frame of an animation
@@ -283,6 +304,7 @@ def _convert(src: Path, dst: Path) -> None:
             rgb = im.convert("RGB")
         dst.parent.mkdir(parents=True, exist_ok=True)
         rgb.save(dst, format="PNG")
+    return dst
 
 
 def _clean_name(f: FileVerdict, used: set[str]) -> str:
@@ -322,7 +344,7 @@ def write_clean_tree(report: ScanReport, output: str | os.PathLike) -> Path:
             continue
         dst = out / f.class_name / _clean_name(f, used[f.class_name])
         if f.verdict == CONVERTED:
-            _convert(f.path, dst)
+            to_rgb(f.path, dst)
         else:
             try:
                 dst.symlink_to(f.path.resolve())
@@ -447,8 +469,6 @@ def load_splits(
     Returns:
         ``({"train": ds, "val": ds, ["test": ds]}, class names)``.
     """
-    from tlhelpers import data
-
     split_dir = Path(split_dir)
     if not (split_dir / "train").is_dir():
         raise FileNotFoundError(f"{split_dir} has no train/ folder. Pass SplitResult.output from split_folder().")
@@ -487,8 +507,6 @@ def train_val_datasets(
         ``(train_ds, val_ds, class_names, description)``; the description says
         what was used and how many files were skipped.
     """
-    from tlhelpers import data
-
     root, work = Path(root).expanduser(), Path(work_dir).expanduser()
     val_dir = next((root / n for n in ("validation", "val") if (root / n).is_dir()), None)
     if (root / "train").is_dir() and val_dir is not None:

@@ -13,13 +13,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from tlhelpers import compare, training
+
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
 __all__ = [
     "color_for",
-    "history_dict",
     "plot_history",
     "plot_confusion_matrix",
     "plot_image_grid",
@@ -49,21 +50,6 @@ def color_for(name: str) -> str:
     return _COLORS[name]
 
 
-def history_dict(history: Any) -> dict[str, list[float]]:
-    """Return the metric lists of a Keras ``History`` (or a plain dict of lists).
-
-    Args:
-        history: A ``keras.callbacks.History`` or ``{metric: [values]}``.
-
-    Returns:
-        ``{metric: [value per epoch]}``.
-    """
-    hist = getattr(history, "history", history)
-    if not isinstance(hist, Mapping):
-        raise TypeError(f"Expected a keras History or a dict of lists, got {type(history).__name__}.")
-    return {k: [float(v) for v in vals] for k, vals in hist.items()}
-
-
 def plot_history(
     histories: Any,
     metrics: Sequence[str] = ("accuracy", "loss"),
@@ -91,7 +77,7 @@ def plot_history(
     if not (isinstance(histories, Mapping) and all(
             hasattr(h, "history") or isinstance(h, Mapping) for h in histories.values())):
         histories = {"run": histories}
-    runs = {name: history_dict(h) for name, h in histories.items()}
+    runs = {name: training.history_dict(h) for name, h in histories.items()}
     present = [m for m in metrics if any(m in r for r in runs.values())]
     if not present:
         known = sorted({k for r in runs.values() for k in r})
@@ -315,8 +301,6 @@ def plot_accuracy_vs_speed(
         ``(figure, axes)``.
     """
     import matplotlib.pyplot as plt
-
-    from tlhelpers import compare
 
     ok = table[table["status"] == "ok"] if "status" in table else table
     if ax is None:

@@ -33,15 +33,20 @@ LESSON_DATA: dict[str, tuple[str, ...]] = {
     "05": ("file:flower_photos",),
 }
 
-_ABOUT = {
-    "tfds:cifar10": ("TensorFlow Datasets 'cifar10' (https://www.cs.toronto.edu/~kriz/cifar.html)",
-                     "about 163 MB download"),
-    "file:cats_and_dogs_filtered": ("https://storage.googleapis.com/mledu-datasets/cats_and_dogs_filtered.zip",
-                                    "about 68 MB"),
-    "file:flower_photos": ("https://storage.googleapis.com/download.tensorflow.org/example_images/flower_photos.tgz",
-                           "about 220 MB"),
+#: Files that are not datasets (datasets: :data:`tlhelpers.datasets.DOWNLOADS`).
+_OTHER_FILES = {
     "file:imagenet_class_index": ("Keras ImageNet class names (imagenet_class_index.json)", "about 35 kB"),
 }
+
+
+def _about(key: str) -> tuple[str, str]:
+    """Return (source, size) of a dataset or other file."""
+    from tlhelpers import datasets
+
+    if key in datasets.DOWNLOADS:
+        d = datasets.DOWNLOADS[key]
+        return d.source, d.size
+    return _OTHER_FILES[key]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,7 +90,7 @@ def _weights_asset(backbone: str, alpha: float | None, size: int, top: bool = Fa
 
 def _lesson_models(lesson: str) -> list[tuple[str, str, dict, str, str, str]]:
     """Return (key, kind, spec, name, source, size) for the models a lesson's full-mode settings name."""
-    from tlhelpers import tfhub
+    from tlhelpers import backbones, tfhub
 
     out = []
     for key in [k for k in config.lesson_keys() if k.split("-")[0] == lesson]:
@@ -95,14 +100,10 @@ def _lesson_models(lesson: str) -> list[tuple[str, str, dict, str, str, str]]:
             names.append((str(s.get("backbone")), s.get("alpha"), s.image_size, False))
         for cand in s.get("candidates") or ():
             if cand != "scratch" and not str(cand).startswith("hub:"):
-                base, _, alpha = str(cand).partition("@")
-                names.append((base, float(alpha) if alpha else None, s.image_size, False))
+                names.append((*backbones.parse_spec(str(cand)), s.image_size, False))
         if s.get("sweep_backbone"):
-            base, _, alpha = str(s.get("sweep_backbone")).partition("@")
-            names.append((base, float(alpha) if alpha else None, s.image_size, False))
+            names.append((*backbones.parse_spec(str(s.get("sweep_backbone"))), s.image_size, False))
         if s.get("classifier"):
-            from tlhelpers import backbones
-
             names.append((str(s.get("classifier")), None, backbones.get(str(s.get("classifier"))).input_size, True))
         for backbone, alpha, size, top in names:
             akey, spec, name, source = _weights_asset(backbone, alpha, size, top)
@@ -136,7 +137,7 @@ def manifest(selected: list[str] | None = None) -> list[Asset]:
     for lesson in wanted:
         for key in LESSON_DATA[lesson]:
             kind, name = key.split(":", 1)
-            source, size = _ABOUT[key]
+            source, size = _about(key)
             entry = found.setdefault(key, {"kind": kind, "name": name, "source": source, "size": size,
                                            "lessons": [], "spec": {"name": name}})
             entry["lessons"].append(lesson)
@@ -251,9 +252,9 @@ def fetch(asset: Asset) -> Path:
             keras.utils.get_file("imagenet_class_index.json", imagenet_utils.CLASS_INDEX_PATH,
                                  cache_dir=str(config.cache_root() / "keras"), cache_subdir="models")
         else:
-            from tlhelpers import data
+            from tlhelpers import datasets
 
-            {"cats_and_dogs_filtered": data.get_cats_and_dogs, "flower_photos": data.get_flower_photos}[spec["name"]]()
+            getattr(datasets, datasets.DOWNLOADS[asset.key].getter)()
     except Exception as exc:  # noqa: BLE001 - one message for any download failure
         raise RuntimeError(f"Could not download {asset.name} from {asset.source}: {type(exc).__name__}: {exc}. "
                            "Check the network (a proxy?) and run tlh prefetch again; cached items are kept.") from exc
@@ -276,7 +277,7 @@ def _fetch_weights(spec: dict) -> None:
 
     b = backbones.get(spec["backbone"])
     if b.factory is not None:
-        backbones._download_factory_weights(b)
+        backbones.download_factory_weights(b)
         return
     ctor = getattr(keras.applications, b.constructor)
     kwargs = dict(b.kwargs)

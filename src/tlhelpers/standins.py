@@ -91,7 +91,9 @@ def make_messy_folder(root: str | os.PathLike, *, seed: int = 0) -> dict[str, st
 
     from PIL import Image, ImageDraw
 
-    from tlhelpers.folders import CONVERTED, UNUSABLE, USABLE
+    # The verdict names of tlhelpers.folders (not imported: stand-ins sit below every production room);
+    # tests/test_folders.py scans this folder and compares, so a renamed verdict fails there.
+    USABLE, CONVERTED, UNUSABLE = "usable", "converted", "unusable"  # noqa: N806
 
     rng = np.random.default_rng(seed)
     root = Path(root)

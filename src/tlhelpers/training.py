@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+import keras
+
 if TYPE_CHECKING:  # pragma: no cover
-    import keras
     import tensorflow as tf
 
     from tlhelpers.models import TransferModel
@@ -20,6 +22,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "set_seed",
     "EpochTimer",
+    "history_dict",
     "merge_histories",
     "TwoPhaseResult",
     "fit_two_phase",
@@ -41,38 +44,39 @@ def set_seed(seed: int = 42) -> None:
     keras.utils.set_random_seed(seed)
 
 
-def _callback_base() -> type:
-    import keras
-
-    return keras.callbacks.Callback
-
-
-class EpochTimer:
+class EpochTimer(keras.callbacks.Callback):
     """A Keras callback recording the wall time of every epoch, in seconds.
 
-    Create it with :meth:`create` (the class is built lazily so that importing
-    :mod:`tlhelpers` does not import Keras). After ``fit``, ``seconds`` holds
-    one value per epoch.
+    After ``fit(..., callbacks=[timer])``, ``timer.seconds`` holds one value per epoch.
     """
 
-    @staticmethod
-    def create() -> keras.callbacks.Callback:
-        """Return a new timer callback with an empty ``seconds`` list."""
-        base = _callback_base()
+    def __init__(self) -> None:
+        super().__init__()
+        self.seconds: list[float] = []
+        self._start = 0.0
 
-        class _Timer(base):  # type: ignore[misc, valid-type]
-            def __init__(self) -> None:
-                super().__init__()
-                self.seconds: list[float] = []
-                self._start = 0.0
+    def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
+        """Start the clock."""
+        self._start = time.perf_counter()
 
-            def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
-                self._start = time.perf_counter()
+    def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+        """Record the epoch's wall time."""
+        self.seconds.append(time.perf_counter() - self._start)
 
-            def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
-                self.seconds.append(time.perf_counter() - self._start)
 
-        return _Timer()
+def history_dict(history: Any) -> dict[str, list[float]]:
+    """Return the metric lists of a Keras ``History`` (or a plain dict of lists).
+
+    Args:
+        history: A ``keras.callbacks.History`` or ``{metric: [values]}``.
+
+    Returns:
+        ``{metric: [value per epoch]}``.
+    """
+    hist = getattr(history, "history", history)
+    if not isinstance(hist, Mapping):
+        raise TypeError(f"Expected a keras History or a dict of lists, got {type(history).__name__}.")
+    return {k: [float(v) for v in vals] for k, vals in hist.items()}
 
 
 def merge_histories(*histories: Any) -> dict[str, list[float]]:
@@ -86,8 +90,6 @@ def merge_histories(*histories: Any) -> dict[str, list[float]]:
         ``{metric: values of all phases, concatenated}``; a metric missing in
         one phase is padded with NaN so the epochs stay aligned.
     """
-    from tlhelpers.plots import history_dict
-
     dicts = [history_dict(h) for h in histories]
     keys = sorted({k for d in dicts for k in d})
     merged: dict[str, list[float]] = {k: [] for k in keys}

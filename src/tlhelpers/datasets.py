@@ -1,0 +1,219 @@
+"""Where the course's data comes from: every download, its address, and what replaces it offline.
+
+What belongs here: the datasets the lessons load (TFDS CIFAR-10, the
+``cats_and_dogs_filtered`` and ``flower_photos`` archives), their URLs and
+sizes in :data:`DOWNLOADS` (the single list ``tlh prefetch`` and ``tlh
+doctor`` read), where they are cached (``<cache root>/datasets``,
+``<cache root>/tensorflow_datasets``), and which offline source stands in for
+each in smoke mode and the rehearsal (the real photos of the offline assets,
+``tfds.testing.mock_data``, or generated folders from :mod:`tlhelpers.standins`).
+Turning examples into batches is :mod:`tlhelpers.data`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tlhelpers import config
+from tlhelpers.data import take_examples
+
+if TYPE_CHECKING:  # pragma: no cover
+    import tensorflow as tf
+
+__all__ = [
+    "Download",
+    "DOWNLOADS",
+    "CATS_AND_DOGS_URL",
+    "FLOWER_PHOTOS_URL",
+    "LABEL_NAMES",
+    "load_tfds",
+    "get_cats_and_dogs",
+    "get_flower_photos",
+]
+
+FLOWER_PHOTOS_URL = "https://storage.googleapis.com/download.tensorflow.org/example_images/flower_photos.tgz"
+CATS_AND_DOGS_URL = "https://storage.googleapis.com/mledu-datasets/cats_and_dogs_filtered.zip"
+
+#: Label names of TFDS datasets whose mock data (smoke mode) carries numbers only.
+LABEL_NAMES = {
+    "cifar10": ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Download:
+    """One dataset the lessons download in full mode.
+
+    Attributes:
+        key: ``"tfds:<name>"`` or ``"file:<name>"`` (the key ``tlh prefetch`` uses).
+        source: Where it comes from (a URL, or the TFDS name and its home page).
+        size: Download size in words (as published by the source).
+        getter: Name of the function of this module that fetches it (``""``
+            for TFDS datasets, which :func:`load_tfds` fetches).
+    """
+
+    key: str
+    source: str
+    size: str
+    getter: str = ""
+
+
+DOWNLOADS: dict[str, Download] = {d.key: d for d in [
+    Download("tfds:cifar10", "TensorFlow Datasets 'cifar10' (https://www.cs.toronto.edu/~kriz/cifar.html)",
+             "about 163 MB download"),
+    Download("file:cats_and_dogs_filtered", CATS_AND_DOGS_URL, "about 68 MB", "get_cats_and_dogs"),
+    Download("file:flower_photos", FLOWER_PHOTOS_URL, "about 220 MB", "get_flower_photos"),
+]}
+
+
+@contextlib.contextmanager
+def _maybe_mock(num_examples: int | None) -> Iterator[None]:
+    if not config.offline_sources():
+        yield
+        return
+    import tensorflow_datasets as tfds
+
+    with tfds.testing.mock_data(num_examples=num_examples or 64, policy=tfds.testing.MockPolicy.USE_CODE):
+        yield
+
+
+def load_tfds(
+    name: str,
+    lesson_settings: config.LessonSettings,
+    *,
+    validation_fraction: float = 0.1,
+) -> tuple[tf.data.Dataset, tf.data.Dataset, tf.data.Dataset, list[str]]:
+    """Load a TFDS image-classification dataset as train, validation and test splits.
+
+    In full mode the real dataset is downloaded (once) into the cache root. In
+    smoke mode ``tfds.testing.mock_data`` supplies random examples of the right
+    shape and type, offline, through the very same ``tfds.load`` call.
+
+    Args:
+        name: TFDS name, e.g. ``"cifar10"``. It must have ``train`` and
+            ``test`` splits and ``image``/``label`` features.
+        lesson_settings: From :func:`tlhelpers.config.settings`; its
+            ``*_examples`` fields cap each split (None keeps all).
+        validation_fraction: Share of the training split held out for
+            validation. Defaults to 0.1.
+
+    Returns:
+        ``(train, validation, test, class_names)``: datasets of
+        ``(uint8 image, int64 label)`` pairs, unbatched, and the label names.
+    """
+    import tensorflow_datasets as tfds
+
+    pct = int(round(validation_fraction * 100))
+    if not 0 < pct < 100:
+        raise ValueError(f"validation_fraction must be between 0.01 and 0.99, got {validation_fraction}.")
+    s = lesson_settings
+    data_dir = str(config.cache_root() / "tensorflow_datasets")
+    biggest = max(n for n in (s.train_examples, s.val_examples, s.test_examples, 64) if n)
+    with _maybe_mock(biggest):
+        (train, val, test), info = tfds.load(
+            name,
+            split=[f"train[:{100 - pct}%]", f"train[{100 - pct}%:]", "test"],
+            as_supervised=True,
+            with_info=True,
+            data_dir=data_dir,
+        )
+    class_names = list(info.features["label"].names)
+    if name in LABEL_NAMES and all(c.isdigit() for c in class_names):  # mock data has no label file
+        class_names = list(LABEL_NAMES[name])
+    return (
+        take_examples(train, s.train_examples),
+        take_examples(val, s.val_examples),
+        take_examples(test, s.test_examples),
+        class_names,
+    )
+
+
+def get_cats_and_dogs() -> Path:
+    """Return the ``cats_and_dogs_filtered`` folder (``train/`` and ``validation/``, classes cats and dogs).
+
+    Full mode: downloaded once (68 MB) into ``<cache root>/datasets``. Smoke
+    mode: the real photos from the offline assets when present, otherwise a
+    small generated stand-in (coloured noise, clearly not photos).
+
+    Returns:
+        The folder holding ``train`` and ``validation``.
+    """
+    if config.offline_sources():
+        assets = config.assets_dir()
+        if assets is not None and (assets / "cats_and_dogs_filtered" / "train").is_dir():
+            return assets / "cats_and_dogs_filtered"
+        target = config.cache_root() / "synthetic" / "cats_and_dogs"
+        if not (target / "validation").is_dir():
+            print("Smoke mode without offline assets: generating a stand-in image folder.")
+            from tlhelpers import standins
+
+            standins.make_synthetic_folder(target)
+        return target
+    import keras
+
+    dest = config.cache_root() / "datasets"
+    dest.mkdir(parents=True, exist_ok=True)
+    try:
+        path = keras.utils.get_file("cats_and_dogs_filtered.zip", CATS_AND_DOGS_URL, cache_dir=str(dest),
+                                    cache_subdir="", extract=True)
+    except Exception as exc:  # noqa: BLE001
+        raise RuntimeError(f"Could not download {CATS_AND_DOGS_URL} ({exc}). Offline, unzip it yourself into "
+                           f"{dest} or set TLH_SMOKE=1 to use the offline assets.") from exc
+    path = Path(path)
+    for cand in (path, path / "cats_and_dogs_filtered", dest / "cats_and_dogs_filtered"):
+        if (cand / "train").is_dir():
+            return cand
+    raise RuntimeError(f"Downloaded archive has no train/ folder under {path}.")
+
+
+def get_flower_photos(*, smoke_per_class: int = 40) -> Path:
+    """Return a class-per-folder tree of photos for lesson 05 ("your own folder").
+
+    Full mode: TensorFlow's ``flower_photos`` (3,670 photos of 5 flower kinds,
+    218 MB), downloaded once into ``<cache root>/datasets``. Smoke mode: a copy
+    of the first ``smoke_per_class`` real photos per class of
+    ``cats_and_dogs_filtered/train`` from the offline assets, else generated
+    images; either way a fresh folder you may look at and modify.
+
+    Args:
+        smoke_per_class: Photos per class in smoke mode. Defaults to 40.
+
+    Returns:
+        The folder holding one subfolder per class (and nothing else).
+    """
+    if config.offline_sources():
+        from tlhelpers import standins
+
+        target = config.cache_root() / "smoke" / f"my_photos_{smoke_per_class}"
+        if not target.is_dir():
+            assets = config.assets_dir()
+            source = assets / "cats_and_dogs_filtered" / "train" if assets is not None else None
+            if source is not None and source.is_dir():
+                print(f"Smoke mode: using {smoke_per_class} real photos per class of cats_and_dogs_filtered "
+                      "(offline assets) instead of flower_photos.")
+                standins.sample_folder(source, target, per_class=smoke_per_class)
+            else:
+                print("Smoke mode without offline assets: generating a stand-in image folder.")
+                standins.make_synthetic_folder(target.with_name(target.name + "_gen"), per_class=smoke_per_class)
+                shutil.copytree(target.with_name(target.name + "_gen") / "train", target)
+        return target
+    import keras
+
+    dest = config.cache_root() / "datasets"
+    dest.mkdir(parents=True, exist_ok=True)
+    try:
+        path = Path(keras.utils.get_file("flower_photos.tgz", FLOWER_PHOTOS_URL, cache_dir=str(dest),
+                                         cache_subdir="", extract=True))
+    except Exception as exc:  # noqa: BLE001
+        raise RuntimeError(f"Could not download {FLOWER_PHOTOS_URL} ({exc}). Offline, extract the archive yourself "
+                           f"into {dest} or set TLH_SMOKE=1 to use the offline assets.") from exc
+    for cand in (path, path / "flower_photos", dest / "flower_photos", dest / "flower_photos_extracted" /
+                 "flower_photos"):
+        if cand.is_dir() and (cand / "roses").is_dir():
+            return cand
+    raise RuntimeError(f"Downloaded archive has no flower_photos/roses folder under {path}.")

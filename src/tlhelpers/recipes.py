@@ -1,0 +1,167 @@
+"""Whole recipes as one call: what ``tlh train`` runs, and what lesson 05 writes out cell by cell.
+
+What belongs here: functions that chain the other rooms (folders -> models
+-> training -> evaluate) into a complete job and return a report. They add
+no idea of their own; every step is a public function a lesson teaches.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from tlhelpers import backbones, data, evaluate, folders, models, training
+
+__all__ = ["TrainReport", "train_folder"]
+
+
+@dataclasses.dataclass
+class TrainReport:
+    """What :func:`train_folder` did and measured.
+
+    Attributes:
+        model: The ``.keras`` file written (class names inside).
+        data: How the folder was used (layout, split, skipped files).
+        classes: Class names in label order.
+        val_accuracy: Accuracy on the validation images, which also chose the
+            epoch (early stopping, phase-1-or-2): an optimistic estimate.
+        val_images: How many validation images.
+        test_accuracy: Accuracy on held-out images no training decision saw
+            (None when there were too few images to hold any out).
+        test_images: How many held-out images.
+        settings: The training settings used.
+        seconds: Wall time per phase.
+        kept_phase1: Fine-tuning did not beat the head-only model.
+    """
+
+    model: str
+    data: str
+    classes: list[str]
+    val_accuracy: float
+    val_images: int
+    test_accuracy: float | None
+    test_images: int
+    settings: dict[str, Any]
+    seconds: dict[str, float]
+    kept_phase1: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the report as a JSON-ready dict."""
+        return dataclasses.asdict(self)
+
+
+def _splits(root: Path, work: Path, *, image_size: int, batch_size: int, seed: int) -> tuple[dict, list[str], str]:
+    """Return ``({"train", "val"[, "test"]: dataset}, classes, description)`` for any supported layout."""
+    val_dir = next((root / n for n in ("validation", "val") if (root / n).is_dir()), None)
+    if (root / "train").is_dir() and val_dir is not None:
+        out: dict[str, Any] = {}
+        names: list[str] | None = None
+        parts = {"train": root / "train"}
+        if (root / "test").is_dir():
+            parts.update(val=val_dir, test=root / "test")
+            how = f"train/, {val_dir.name}/ and test/ used as given"
+        else:
+            # No test/: half of each validation class is held out; it never chooses an epoch.
+            halves = folders.split_folder(val_dir, work / "validation_halves", ratio=(0.5, 0.5), seed=seed)
+            parts.update(val=halves.output / "train", test=halves.output / "val")
+            how = f"train/ used as given; {val_dir.name}/ halved (seed {seed}): one half validates, one is held out"
+        skipped = 0 if (root / "test").is_dir() else len(halves.report.skipped)
+        for split, folder in parts.items():
+            if split == "train" or (root / "test").is_dir():
+                rep = folders.scan(folder)
+                skipped += len(rep.skipped)
+                folder = folders.write_clean_tree(rep, work / "clean" / split)
+            ds, split_names = data.image_folder(folder, image_size=image_size, batch_size=batch_size,
+                                                shuffle=split == "train", seed=seed, all_files=True)
+            if names is not None and split_names != names:
+                raise folders.FolderError(f"{split} has classes {split_names}, train has {names}.")
+            names, out[split] = split_names, ds
+        return out, names or [], f"{root}: {how}; {skipped} unusable files skipped"
+    result = folders.split_folder(root, work / "split_data", ratio=(0.7, 0.15, 0.15), seed=seed)
+    splits, names = folders.load_splits(result.output, image_size=image_size, batch_size=batch_size, seed=seed)
+    return splits, names, (f"{root}: split 70 % / 15 % / 15 % (train / validation / held-out test) with seed "
+                           f"{seed}; {len(result.report.skipped)} unusable files skipped")
+
+
+def train_folder(
+    folder: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    backbone: str = "MobileNetV2",
+    alpha: float | None = None,
+    image_size: int = 224,
+    batch_size: int = 32,
+    epochs: int = 10,
+    fine_tune_epochs: int = 3,
+    unfreeze_from: int | str | float = 100,
+    seed: int = 42,
+    strategy: Any = None,
+) -> TrainReport:
+    """Fine-tune a backbone on a folder of images and save a self-describing ``.keras`` file.
+
+    The recipe of lesson 05: scan and split the folder (unusable files skipped,
+    the folder itself only read), build a frozen backbone with augmentation and
+    a new head inside the strategy's scope, train the head on cached features,
+    fine-tune the top of the base with BatchNorm frozen, then measure on
+    held-out images and save the model with its class names. Writes
+    ``out`` and ``<out>.report.json``; working copies go to ``<out>_data/``.
+
+    Held-out images: a ``test/`` folder when given; else half of
+    ``validation/``; a single class-per-folder tree is split 70/15/15.
+
+    Args:
+        folder: Class-per-folder images, or a folder with ``train/`` and ``validation/`` (and maybe ``test/``).
+        out: The ``.keras`` file to write.
+        backbone: Registry name (see ``tlh backbones``). Defaults to ``"MobileNetV2"``.
+        alpha: Width multiplier (MobileNets). Defaults to None.
+        image_size: Input side length. Defaults to 224.
+        batch_size: Batch size per replica. Defaults to 32.
+        epochs: Head epochs (base frozen). Defaults to 10.
+        fine_tune_epochs: Fine-tuning epochs (0 skips). Defaults to 3.
+        unfreeze_from: See :func:`tlhelpers.models.unfreeze`. Defaults to 100.
+        seed: Split, shuffle and augmentation seed. Defaults to 42.
+        strategy: A ``tf.distribute`` strategy. Defaults to :func:`tlhelpers.training.setup_accelerator`'s.
+
+    Returns:
+        A :class:`TrainReport`.
+
+    Raises:
+        KeyError: Unknown backbone (the message lists the known ones).
+        ValueError: ``out`` does not end in ``.keras``.
+        tlhelpers.folders.FolderError: The folder cannot be used (the message says why).
+    """
+    backbones.get(backbone)  # unknown names fail before any work
+    root, out = Path(folder).expanduser(), Path(out).expanduser()
+    if not root.is_dir():
+        raise NotADirectoryError(f"{root} is not a folder. Pass a folder with one subfolder per class.")
+    if out.suffix != ".keras":
+        raise ValueError(f"The model file must end in .keras, got {out}.")
+    strategy = strategy or training.setup_accelerator()
+    work = out.with_suffix("")
+    work = work.parent / f"{work.name}_data"
+    splits, classes, text = _splits(root, work, image_size=image_size,
+                                    batch_size=batch_size * strategy.num_replicas_in_sync, seed=seed)
+    print(text)
+    training.set_seed(seed)
+    with strategy.scope():
+        tm = models.build_transfer_model(backbone, len(classes), image_size=image_size, alpha=alpha,
+                                         augmentation=models.build_augmentation(seed=seed))
+    result = training.fit_two_phase(tm, splits["train"], splits["val"], head_epochs=epochs,
+                                    fine_tune_epochs=fine_tune_epochs, unfreeze_from=unfreeze_from)
+    val = evaluate.predict_dataset(tm.model, splits["val"], keep_images=0)
+    test = evaluate.predict_dataset(tm.model, splits["test"], keep_images=0) if "test" in splits else None
+    out.parent.mkdir(parents=True, exist_ok=True)
+    models.with_class_names(tm.model, classes).save(out)
+    report = TrainReport(
+        model=str(out), data=text, classes=classes, val_accuracy=float(val.accuracy), val_images=len(val.labels),
+        test_accuracy=None if test is None or not len(test.labels) else float(test.accuracy),
+        test_images=0 if test is None else len(test.labels),
+        settings={"backbone": backbone, "alpha": alpha, "image_size": image_size, "batch_size": batch_size,
+                  "epochs": epochs, "fine_tune_epochs": fine_tune_epochs, "unfreeze_from": unfreeze_from,
+                  "seed": seed, "replicas": strategy.num_replicas_in_sync},
+        seconds=result.seconds, kept_phase1=result.kept_phase1)
+    out.with_suffix(".report.json").write_text(json.dumps(report.to_dict(), indent=2), encoding="utf-8")
+    return report
