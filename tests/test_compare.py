@@ -138,3 +138,39 @@ def test_real_data_efficiency_features_beat_scratch_with_few_images(real_cats_do
     acc = df.pivot(index="per_class", columns="method", values="val_accuracy")
     assert (acc["features"] > acc["scratch"]).all()
     assert list(df["train_images"].unique()) == [20, 100]
+
+
+def _kernel(tm):
+    return next(w for w in tm.base.weights if "kernel" in w.name)
+
+
+def test_a_hub_candidate_is_fine_tuned_like_a_keras_one(tmp_path, monkeypatch, capsys):
+    """compare with fine_tune_epochs > 0 unfreezes the hub layer (the model's base) and trains its weights."""
+    from tlhelpers import standins
+
+    monkeypatch.setenv("TLH_SMOKE", "1")
+    module = standins.make_tiny_module(tmp_path / "tiny", input_size=None, output_dim=16)
+    ds = _tiny_data(size=32)
+    built = {}
+
+    def hub_candidate(num_classes, image_size):
+        built["tm"] = models.build_hub_model(str(module), num_classes, image_size=image_size)
+        built["kernel"] = _kernel(built["tm"]).numpy().copy()  # frozen when built
+        return built["tm"]
+
+    df = compare.compare([("hub:tiny", hub_candidate)], ds, ds, num_classes=2, image_size=32, epochs=1,
+                         fine_tune_epochs=2, fine_tune_lr=1e-2, out_dir=tmp_path / "cmp")
+    assert list(df["status"]) == ["ok"], df.loc[0, "error"]
+    tm = built["tm"]
+    assert tm.base.trainable and tm.backbone is None and tm.handle == str(module)
+    assert not np.allclose(_kernel(tm).numpy(), built["kernel"])  # the module's own kernel trained
+    assert df.loc[0, "params_trainable"] > 16 * 2 + 2  # more than the head: the module's weights train
+    assert len(df.attrs["histories"]["hub:tiny"]["accuracy"]) == 3  # 1 head epoch + 2 fine-tuning epochs
+    assert "unfreezes as a whole" in capsys.readouterr().out  # compare's default unfreeze_from=0.3 is explained
+
+
+def test_the_hub_spec_builds_through_models_build_hub_model(monkeypatch):
+    cand = compare.candidate("hub:mobilenet_v2_035_224")
+    assert cand.kind == "hub"
+    monkeypatch.setattr(models, "build_hub_model", lambda handle, n, image_size: ("built", handle, n, image_size))
+    assert cand.build(3, 96) == ("built", "mobilenet_v2_035_224", 3, 96)

@@ -22,10 +22,30 @@ def test_smoke_and_full_differ_only_in_numbers(monkeypatch):
     smoke = config.settings(1)
     monkeypatch.setenv("TLH_SMOKE", "0")
     full = config.settings(1)
-    assert [f.name for f in dataclasses.fields(smoke)] == [f.name for f in dataclasses.fields(full)]
     assert smoke.train_examples and smoke.train_examples < 1000
     assert full.train_examples is None  # full mode uses the whole dataset
     assert full.image_size == 96 and full.epochs == 10  # the article's setting
+
+
+@pytest.mark.parametrize("lesson", config.lesson_keys())
+def test_smoke_settings_offer_every_extra_the_full_settings_offer(monkeypatch, lesson):
+    """A cell reading cfg.get("x") must find x in both modes, with a value of the same kind (no code path
+    exists in one mode only)."""
+    monkeypatch.setenv("TLH_SMOKE", "1")
+    smoke = config.settings(lesson)
+    monkeypatch.setenv("TLH_SMOKE", "0")
+    full = config.settings(lesson)
+    assert dict(smoke.extra).keys() == dict(full.extra).keys()
+    for key, value in full.extra:
+        if value is None or smoke.get(key) is None:  # an optional value (e.g. alpha: only MobileNets have one)
+            continue
+        # a list stays a list (e.g. lesson 04's candidates); a scalar stays a scalar (unfreeze_from may be
+        # a layer index in one mode and a layer name in the other: both are what models.unfreeze takes)
+        kind = (tuple, list) if isinstance(value, (tuple, list)) else (int, float, str)
+        assert isinstance(smoke.get(key), kind), key
+    for field in dataclasses.fields(full):
+        if field.name not in ("mode", "extra"):
+            assert (getattr(smoke, field.name) is None) <= (getattr(full, field.name) is None), field.name
 
 
 def test_unknown_lesson_lists_known_ones():

@@ -1,44 +1,184 @@
+"""Your own folder of images: scan verdicts, conversions, splits, loading; nothing lost, nothing modified."""
+
+import hashlib
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
 
-from tlhelpers import data, datasets, standins
+from tlhelpers import config, folders, standins
 
 
-def test_make_synthetic_folder_and_image_folder_roundtrip(tmp_path):
-    root = standins.make_synthetic_folder(tmp_path / "cd", per_class=5, size=20)
-    assert sorted(p.name for p in (root / "train").iterdir()) == ["cats", "dogs"]
-    ds, names = data.image_folder(root / "train", image_size=16, batch_size=4)
+def _fingerprint(root: Path) -> dict[str, tuple[str, int]]:
+    """Every file under root: content hash and modification time (byte-for-byte check)."""
+    return {str(p.relative_to(root)): (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns)
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def messy(tmp_path):
+    root = tmp_path / "my photos"
+    expected = standins.make_messy_folder(root)
+    return root, expected
+
+
+def test_every_file_gets_the_right_verdict_and_reason(messy):
+    root, expected = messy
+    report = folders.scan(root)
+    assert report.class_names == ["circles", "squares"]
+    got = {str(f.path.relative_to(root)): f for f in report.files}
+    assert set(got) == set(expected)  # every file present is classified
+    assert {k: f.verdict for k, f in got.items()} == expected
+    reasons = {k: f.reason for k, f in got.items()}
+    assert reasons["circles/zero_bytes.jpg"] == "empty file (0 bytes)"
+    assert reasons["circles/notes.jpg"].startswith("not an image")
+    assert reasons["circles/truncated.jpg"].startswith("truncated JPEG")
+    assert reasons["circles/corrupt.jpg"].startswith(("corrupt", "truncated"))
+    assert "RGBA" in reasons["circles/rgba.png"] and "grayscale" in reasons["circles/gray.jpg"]
+    assert "CMYK" in reasons["circles/cmyk.jpg"] and "16-bit" in reasons["squares/sixteen_bit.png"]
+    assert reasons["squares/palette.gif"].startswith("GIF format") and "BMP" in reasons["squares/bitmap.bmp"]
+    assert got["squares/very_large.jpg"].size == (6000, 4000)
+    text = report.summary()
+    assert "circles/notes.jpg: not an image" in text and "Skipped (unusable): 4" in text
+
+
+def test_pipeline_images_plus_skipped_equals_files_and_folder_unchanged(messy, tmp_path):
+    root, expected = messy
+    before = _fingerprint(root)
+    result = folders.split_folder(root, tmp_path / "out", ratio=(0.5, 0.5), seed=3)
+    splits, names = folders.load_splits(result.output, image_size=40, batch_size=4)
+    assert names == ["circles", "squares"]
+    seen = 0
+    for ds in splits.values():
+        for images, labels in ds:
+            x = images.numpy()
+            assert x.shape[1:] == (40, 40, 3) and x.dtype == np.float32  # RGB, right size
+            assert 0 <= x.min() and x.max() <= 255
+            seen += len(labels)
+    assert seen + len(result.report.skipped) == len(expected)
+    assert seen == sum(sum(c.values()) for c in result.counts.values())
+    assert _fingerprint(root) == before  # byte-for-byte and untouched
+    assert {p.name for p in root.rglob("*")} >= {Path(k).name for k in expected}  # nothing deleted
+
+
+def test_converted_images_are_rgb_copies_with_the_right_content(messy, tmp_path):
+    from PIL import Image
+
+    root, _ = messy
+    report = folders.scan(root)
+    clean = folders.write_clean_tree(report, tmp_path / "clean")
+    rgba = Image.open(clean / "circles" / "rgba.png")
+    sixteen = Image.open(clean / "squares" / "sixteen_bit.png")
+    assert rgba.mode == sixteen.mode == "RGB"
+    original = np.asarray(Image.open(root / "squares" / "sixteen_bit.png"), dtype=np.float64) / 257
+    np.testing.assert_allclose(np.asarray(sixteen)[..., 0], original, atol=1)  # 16-bit scaled, not clipped
+    assert (clean / "squares" / "ünïcödé_квадрат_四角.jpg").exists()  # unicode names survive
+    assert len(list((clean / "circles").iterdir())) == 4 + 3  # 4 normal + rgba, gray, cmyk copies
+
+
+def test_split_is_stable_and_never_mixes(tmp_path):
+    from PIL import Image
+
+    src = tmp_path / "photos"
+    for cls, n in (("a", 30), ("b", 20)):
+        (src / cls).mkdir(parents=True)
+        for i in range(n):
+            Image.new("RGB", (8, 8), (i * 5, 0, 0)).save(src / cls / f"{i:03d}.png")
+    first = folders.split_folder(src, tmp_path / "out", fixed=(5, 5), seed=7)
+    listing1 = sorted(str(p.relative_to(first.output)) for p in first.output.rglob("*.png"))
+    second = folders.split_folder(src, tmp_path / "out", fixed=(5, 5), seed=7)
+    listing2 = sorted(str(p.relative_to(second.output)) for p in second.output.rglob("*.png"))
+    assert listing1 == listing2 and first.counts == second.counts
+    assert first.counts == {"train": {"a": 20, "b": 10}, "val": {"a": 5, "b": 5}, "test": {"a": 5, "b": 5}}
+    names = [Path(p).parts[1:] for p in listing1]
+    assert len(names) == len(set(names)) == 50  # no file in two splits, none duplicated
+    other = folders.split_folder(src, tmp_path / "out", fixed=(5, 5), seed=8)
+    assert sorted(str(p.relative_to(other.output)) for p in other.output.rglob("*.png")) != listing1
+
+
+@pytest.mark.parametrize("case, error, match", [
+    ("missing", FileNotFoundError, "does not exist"),
+    ("file", NotADirectoryError, "is a file"),
+    ("no_classes", folders.FolderError, "no class subfolders"),
+    ("one_class", folders.FolderError, "single class folder"),
+    ("empty_class", folders.FolderError, "without any usable image: 'empty'"),
+    ("only_bad", folders.FolderError, "'bad' \\(1 unusable files\\)"),
+])
+def test_bad_trees_give_clear_errors(tmp_path, case, error, match):
+    from PIL import Image
+
+    root = tmp_path / "root"
+    if case == "file":
+        root.write_text("x")
+    elif case != "missing":
+        root.mkdir()
+    if case == "no_classes":
+        Image.new("RGB", (8, 8)).save(root / "loose.jpg")
+    if case in ("one_class", "empty_class", "only_bad"):
+        (root / "good").mkdir()
+        Image.new("RGB", (8, 8)).save(root / "good" / "x.jpg")
+    if case == "empty_class":
+        (root / "empty").mkdir()
+    if case == "only_bad":
+        (root / "bad").mkdir()
+        (root / "bad" / "x.jpg").write_bytes(b"")
+    with pytest.raises(error, match=match):
+        folders.scan(root)
+
+
+def test_output_inside_the_user_folder_is_refused(messy):
+    root, _ = messy
+    before = _fingerprint(root)
+    with pytest.raises(folders.FolderError, match="inside your image folder"):
+        folders.split_folder(root, root / "split")
+    with pytest.raises(folders.FolderError, match="contains your image folder"):
+        folders.split_folder(root, root.parent)  # would replace the user folder's parent: refused too
+    assert _fingerprint(root) == before
+
+
+def test_foreign_output_folder_is_never_deleted(messy, tmp_path):
+    root, _ = messy
+    foreign = tmp_path / "important"
+    foreign.mkdir()
+    (foreign / "keep.txt").write_text("mine")
+    with pytest.raises(folders.FolderError, match="not written by tlhelpers"):
+        folders.split_folder(root, foreign)
+    assert (foreign / "keep.txt").read_text() == "mine"
+
+
+def test_imbalance_warns(tmp_path):
+    from PIL import Image
+
+    for cls, n in (("many", 9), ("few", 2)):
+        (tmp_path / cls).mkdir()
+        for i in range(n):
+            Image.new("RGB", (8, 8)).save(tmp_path / cls / f"{i}.png")
+    with pytest.warns(UserWarning, match="imbalanced"):
+        report = folders.scan(tmp_path)
+    assert report.imbalance() == 4.5 and "imbalanced" in report.summary()
+
+
+@pytest.mark.assets
+def test_real_cats_and_dogs_split_counts_are_exact_and_stable(tmp_path):
+    try:
+        root = config.require_asset("cats_and_dogs_filtered") / "train"
+    except FileNotFoundError as exc:
+        pytest.skip(f"real offline assets absent: {exc}")
+    runs = []
+    for out in ("a", "b"):
+        result = folders.split_folder(root, tmp_path / out, ratio=(0.8, 0.1, 0.1), seed=123)
+        splits, names = folders.load_splits(result.output, image_size=32, batch_size=256)
+        loaded = {s: np.bincount(np.concatenate([y.numpy() for _, y in ds]), minlength=2).tolist()
+                  for s, ds in splits.items()}
+        runs.append((result.counts, loaded, sorted(p.name for p in result.output.rglob("*.jpg"))))
+    (counts, loaded, files), second = runs[0], runs[1]
+    assert runs[0] == second  # same seed: same files in the same splits
     assert names == ["cats", "dogs"]
-    xs, ys = zip(*[(x.numpy(), y.numpy()) for x, y in ds], strict=True)
-    x, y = np.concatenate(xs), np.concatenate(ys)
-    assert x.shape == (10, 16, 16, 3) and x.dtype == np.float32 and 0 <= x.min() and x.max() <= 255
-    assert y.tolist() == [0] * 5 + [1] * 5
-    # cats are red-dominant, dogs green-dominant in the generated data: labels stay with their images
-    cats, dogs = x[y == 0], x[y == 1]
-    assert cats[..., 0].mean() > cats[..., 1].mean() and dogs[..., 1].mean() > dogs[..., 0].mean()
-    limited, _ = data.image_folder(root / "train", image_size=16, batch_size=4, limit_per_class=2)
-    assert sum(int(b.shape[0]) for b, _ in limited) == 4
-
-
-def test_image_folder_errors(tmp_path):
-    with pytest.raises(FileNotFoundError, match="does not exist"):
-        data.image_folder(tmp_path / "nope", image_size=8, batch_size=2)
-    (tmp_path / "flat").mkdir()
-    with pytest.raises(FileNotFoundError, match="no class subfolders"):
-        data.image_folder(tmp_path / "flat", image_size=8, batch_size=2)
-
-
-def test_get_cats_and_dogs_in_smoke_mode_without_assets_generates_data(monkeypatch, tmp_path):
-    monkeypatch.setenv("TLH_SMOKE", "1")
-    monkeypatch.setenv("TLH_ASSETS_DIR", str(tmp_path / "absent"))
-    monkeypatch.setenv("TLH_CACHE_DIR", str(tmp_path / "cache"))
-    root = datasets.get_cats_and_dogs()
-    assert root.is_relative_to(tmp_path / "cache")
-    assert len(list((root / "validation" / "dogs").glob("*.jpg"))) == 40
-
-
-def test_get_cats_and_dogs_in_smoke_mode_prefers_real_assets(monkeypatch, tmp_path):
-    (tmp_path / "cats_and_dogs_filtered" / "train").mkdir(parents=True)
-    monkeypatch.setenv("TLH_SMOKE", "1")
-    monkeypatch.setenv("TLH_ASSETS_DIR", str(tmp_path))
-    assert datasets.get_cats_and_dogs() == tmp_path / "cats_and_dogs_filtered"
+    assert len(folders.scan(root).skipped) == 0
+    # split-folders' ratio mode: train gets int(0.8 n), val int(0.1 n), test the rest
+    assert counts == {"train": {"cats": 799, "dogs": 800}, "val": {"cats": 99, "dogs": 100},
+                      "test": {"cats": 101, "dogs": 100}}
+    assert loaded == {s: [c["cats"], c["dogs"]] for s, c in counts.items()}
+    assert len(files) == 1999 == len(set(files))
+    assert os.path.isdir(root)

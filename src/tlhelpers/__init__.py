@@ -4,14 +4,27 @@ The lessons import the modules they need, e.g. ``from tlhelpers import data,
 models, plots``. Importing the package does nothing else: no TensorFlow import,
 no downloads, no seeding.
 
-Modules:
-    config: smoke/full mode, lesson settings, cache and asset paths.
-    data: datasets and ``tf.data`` pipelines.
-    models: the scratch CNN and transfer-learning model builders.
-    training: seeding, epoch timing, joining training phases.
-    evaluate: predictions, confusion matrices, per-class accuracy.
-    plots: learning curves, confusion matrices, image grids.
+Modules, bottom to top (a module imports only rooms listed above it here;
+docs/architecture.md has the map, tests/test_architecture.py keeps it true):
+    config: smoke/full/rehearsal mode, lesson settings, cache and asset paths.
+    data: ``tf.data`` pipelines (per-batch resize, image folders).
+    features: run a frozen network once over a dataset.
+    rehearsal: the GPU-shaped runtime imitation (entered via training).
     report: headline metrics for ``tlh run``.
+    squeezenet: SqueezeNet v1.1 in Keras (bring-your-own backbone).
+    standins: everything that fabricates data, modules or weights.
+    backbones: the keras.applications registry and weight files.
+    tfhub: the TF-Hub handle registry, module cache and signatures.
+    datasets: every dataset download and its offline source.
+    folders: the learner's own folder: scan, convert, split, load.
+    layers: the course's registered Keras layers (Preprocess, RandomAffine, ClassNames, HubLayer).
+    models: model builders, freeze/unfreeze, save/load.
+    training: accelerator set-up, two-phase training, timing, histories.
+    evaluate: predictions, confusion matrices, per-class accuracy.
+    compare: backbones trained the same way, side by side.
+    recipes: whole jobs as one call (``tlh train``).
+    plots: learning curves, confusion matrices, image grids, comparison charts.
+    prefetch: every download the lessons make; ``tlh prefetch``/``doctor``.
     runner: headless execution of the lessons (``tlh run``).
     cli: the ``tlh`` command line.
 """

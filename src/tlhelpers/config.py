@@ -31,8 +31,10 @@ Paths:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 __all__ = [
@@ -42,6 +44,11 @@ __all__ = [
     "LessonSettings",
     "smoke_mode",
     "rehearsal",
+    "environment",
+    "lesson_key",
+    "lesson_keys",
+    "full_settings",
+    "rehearsal_settings",
     "mode",
     "offline_sources",
     "settings",
@@ -59,6 +66,32 @@ REHEARSAL_SHAPES = {
     "2gpu": "two GPUs (Kaggle T4 x2): MirroredStrategy over two replicas, mixed_float16",
 }
 _TRUE = {"1", "true", "yes", "on"}
+
+
+@contextlib.contextmanager
+def environment(changes: dict[str, str | None]) -> Iterator[None]:
+    """Set (a value) or unset (None) environment variables for a block, then put every one back as it was.
+
+    Args:
+        changes: ``{name: value or None}``.
+
+    Yields:
+        Nothing; the variables are changed inside the ``with`` block.
+    """
+    backup = {k: os.environ.get(k) for k in changes}
+    try:
+        for k, v in changes.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        yield
+    finally:
+        for k, v in backup.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def smoke_mode() -> bool:

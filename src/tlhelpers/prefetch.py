@@ -22,7 +22,8 @@ from typing import Any
 
 from tlhelpers import config
 
-__all__ = ["Asset", "LESSON_DATA", "manifest", "lessons", "is_cached", "fetch", "point_env_at_cache", "doctor"]
+__all__ = ["Asset", "LESSON_DATA", "manifest", "lessons", "is_cached", "size_on_disk", "fetch", "point_env_at_cache",
+           "doctor"]
 
 #: Data each lesson loads in full mode (kept in step with the notebooks by tests/test_prefetch.py).
 LESSON_DATA: dict[str, tuple[str, ...]] = {
@@ -232,37 +233,33 @@ def fetch(asset: Asset) -> Path:
     if done is not None:
         return done
     spec = dict(asset.spec)
-    previous = os.environ.get(config.SMOKE_ENV)
-    os.environ[config.SMOKE_ENV] = "0"  # real downloads, never stand-ins
     try:
-        if asset.kind == "tfds":
-            import tensorflow_datasets as tfds
+        # real downloads, never stand-ins: neither smoke mode nor the rehearsal
+        with config.environment({config.SMOKE_ENV: "0", config.REHEARSE_ENV: None}):
+            if asset.kind == "tfds":
+                import tensorflow_datasets as tfds
 
-            tfds.builder(spec["name"], data_dir=str(config.cache_root() / "tensorflow_datasets")).download_and_prepare()
-        elif asset.kind == "weights":
-            _fetch_weights(spec)
-        elif asset.kind == "hub":
-            from tlhelpers import tfhub
+                data_dir = str(config.cache_root() / "tensorflow_datasets")
+                tfds.builder(spec["name"], data_dir=data_dir).download_and_prepare()
+            elif asset.kind == "weights":
+                _fetch_weights(spec)
+            elif asset.kind == "hub":
+                from tlhelpers import tfhub
 
-            tfhub.resolve(spec["name"])
-        elif spec["name"] == "imagenet_class_index":
-            import keras
-            from keras.src.applications import imagenet_utils
+                tfhub.resolve(spec["name"])
+            elif spec["name"] == "imagenet_class_index":
+                import keras
+                from keras.src.applications import imagenet_utils
 
-            keras.utils.get_file("imagenet_class_index.json", imagenet_utils.CLASS_INDEX_PATH,
-                                 cache_dir=str(config.cache_root() / "keras"), cache_subdir="models")
-        else:
-            from tlhelpers import datasets
+                keras.utils.get_file("imagenet_class_index.json", imagenet_utils.CLASS_INDEX_PATH,
+                                     cache_dir=str(config.cache_root() / "keras"), cache_subdir="models")
+            else:
+                from tlhelpers import datasets
 
-            getattr(datasets, datasets.DOWNLOADS[asset.key].getter)()
+                getattr(datasets, datasets.DOWNLOADS[asset.key].getter)()
     except Exception as exc:  # noqa: BLE001 - one message for any download failure
         raise RuntimeError(f"Could not download {asset.name} from {asset.source}: {type(exc).__name__}: {exc}. "
                            "Check the network (a proxy?) and run tlh prefetch again; cached items are kept.") from exc
-    finally:
-        if previous is None:
-            os.environ.pop(config.SMOKE_ENV, None)
-        else:
-            os.environ[config.SMOKE_ENV] = previous
     where = is_cached(asset)
     if where is None:
         raise RuntimeError(f"{asset.name} was downloaded but is not where the lessons look for it; is KERAS_HOME "

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from tlhelpers import config, report
 
-__all__ = ["LessonResult", "find_lessons", "run_lesson", "run_lessons", "write_summary"]
+__all__ = ["LessonResult", "GPUMemoryPeak", "find_lessons", "run_lesson", "run_lessons", "write_summary"]
 
 
 @dataclasses.dataclass
@@ -188,14 +188,13 @@ def run_lesson(
     nb = nbformat.read(path, as_version=4)
     total = sum(c.cell_type == "code" for c in nb.cells)
 
-    env_backup = {k: os.environ.get(k) for k in (report.METRICS_ENV, config.SMOKE_ENV, config.REHEARSE_ENV)}
-    os.environ[report.METRICS_ENV] = str(metrics_file.resolve())
+    env: dict[str, str | None] = {report.METRICS_ENV: str(metrics_file.resolve())}
     if smoke is not None:
-        os.environ[config.SMOKE_ENV] = "1" if smoke else "0"
+        env[config.SMOKE_ENV] = "1" if smoke else "0"
     if rehearse is not None:
-        os.environ[config.REHEARSE_ENV] = rehearse
+        env[config.REHEARSE_ENV] = rehearse
     elif smoke is not None:
-        os.environ.pop(config.REHEARSE_ENV, None)
+        env[config.REHEARSE_ENV] = None
 
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
                             resources={"metadata": {"path": str(path.parent.resolve())}})
@@ -213,7 +212,7 @@ def run_lesson(
     gpu = GPUMemoryPeak()
     kernel_log = None if verbose else open(out / f"{path.stem}.kernel.log", "w", encoding="utf-8")  # noqa: SIM115
     try:
-        with gpu:
+        with gpu, config.environment(env):
             client.execute(**({} if kernel_log is None else {"stdout": kernel_log, "stderr": kernel_log}))
     except CellExecutionError as exc:
         error = f"{exc.ename}: {exc.evalue}"
@@ -222,11 +221,6 @@ def run_lesson(
     finally:
         if kernel_log is not None:
             kernel_log.close()
-        for k, v in env_backup.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
     seconds = time.perf_counter() - start
     executed = out / path.name
     nbformat.write(nb, executed)

@@ -1,0 +1,44 @@
+import numpy as np
+import pytest
+
+from tlhelpers import data, datasets, standins
+
+
+def test_make_synthetic_folder_and_image_folder_roundtrip(tmp_path):
+    root = standins.make_synthetic_folder(tmp_path / "cd", per_class=5, size=20)
+    assert sorted(p.name for p in (root / "train").iterdir()) == ["cats", "dogs"]
+    ds, names = data.image_folder(root / "train", image_size=16, batch_size=4)
+    assert names == ["cats", "dogs"]
+    xs, ys = zip(*[(x.numpy(), y.numpy()) for x, y in ds], strict=True)
+    x, y = np.concatenate(xs), np.concatenate(ys)
+    assert x.shape == (10, 16, 16, 3) and x.dtype == np.float32 and 0 <= x.min() and x.max() <= 255
+    assert y.tolist() == [0] * 5 + [1] * 5
+    # cats are red-dominant, dogs green-dominant in the generated data: labels stay with their images
+    cats, dogs = x[y == 0], x[y == 1]
+    assert cats[..., 0].mean() > cats[..., 1].mean() and dogs[..., 1].mean() > dogs[..., 0].mean()
+    limited, _ = data.image_folder(root / "train", image_size=16, batch_size=4, limit_per_class=2)
+    assert sum(int(b.shape[0]) for b, _ in limited) == 4
+
+
+def test_image_folder_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        data.image_folder(tmp_path / "nope", image_size=8, batch_size=2)
+    (tmp_path / "flat").mkdir()
+    with pytest.raises(FileNotFoundError, match="no class subfolders"):
+        data.image_folder(tmp_path / "flat", image_size=8, batch_size=2)
+
+
+def test_get_cats_and_dogs_in_smoke_mode_without_assets_generates_data(monkeypatch, tmp_path):
+    monkeypatch.setenv("TLH_SMOKE", "1")
+    monkeypatch.setenv("TLH_ASSETS_DIR", str(tmp_path / "absent"))
+    monkeypatch.setenv("TLH_CACHE_DIR", str(tmp_path / "cache"))
+    root = datasets.get_cats_and_dogs()
+    assert root.is_relative_to(tmp_path / "cache")
+    assert len(list((root / "validation" / "dogs").glob("*.jpg"))) == 40
+
+
+def test_get_cats_and_dogs_in_smoke_mode_prefers_real_assets(monkeypatch, tmp_path):
+    (tmp_path / "cats_and_dogs_filtered" / "train").mkdir(parents=True)
+    monkeypatch.setenv("TLH_SMOKE", "1")
+    monkeypatch.setenv("TLH_ASSETS_DIR", str(tmp_path))
+    assert datasets.get_cats_and_dogs() == tmp_path / "cats_and_dogs_filtered"
