@@ -40,7 +40,75 @@ def test_every_file_gets_the_right_verdict_and_reason(messy):
     assert reasons["squares/palette.gif"].startswith("GIF format") and "BMP" in reasons["squares/bitmap.bmp"]
     assert got["squares/very_large.jpg"].size == (6000, 4000)
     text = report.summary()
-    assert "circles/notes.jpg: not an image" in text and "Skipped (unusable): 4" in text
+    assert "circles/notes.jpg: not an image" in text and "Skipped (unusable): 5" in text
+    assert "pip install 'tlhelpers[heic]'" in reasons["squares/IMG_0001.HEIC"] or "corrupt" in reasons[
+        "squares/IMG_0001.HEIC"]  # with pillow-heif installed the fake HEIC is read and found corrupt
+    assert "EXIF orientation 6" in reasons["circles/sideways_phone_photo.jpg"]
+
+
+def test_tool_droppings_are_never_classes_or_data_at_any_depth(messy):
+    root, _ = messy
+    (root / ".git" / "objects").mkdir(parents=True)
+    (root / ".git" / "objects" / "x.jpg").write_bytes((root / "circles" / "normal_0.jpg").read_bytes())
+    report = folders.scan(root)
+    assert report.class_names == ["circles", "squares"]  # not __MACOSX, not .git
+    assert not [f for f in report.files if any(part.startswith((".", "__")) or part == "Thumbs.db"
+                                                for part in f.path.relative_to(root).parts)]
+    ignored = {str(p.relative_to(root)): why for p, why in report.ignored}
+    assert set(ignored) == {"__MACOSX", ".git", ".DS_Store", "circles/.ipynb_checkpoints", "squares/Thumbs.db",
+                            "squares/2019/.hidden.jpg"}
+    assert "Mac" in ignored["__MACOSX"] and "Jupyter" in ignored["circles/.ipynb_checkpoints"]
+    assert {str(p.relative_to(root)): c for p, c in report.nested.items()} == {"squares/2019": "squares"}
+    text = report.summary()
+    assert "Ignored (tools' droppings, never a class or data): 6" in text and "squares/2019/ -> class" in text
+    from tlhelpers import data
+
+    ds, names = data.image_folder(root, image_size=16, batch_size=64, all_files=True)
+    assert names == ["circles", "squares"]  # the pipeline's own listing skips them too
+
+
+def test_an_exif_rotated_photo_and_its_upright_twin_give_the_same_pixels(tmp_path):
+    from PIL import Image
+
+    from tlhelpers import evaluate
+
+    rng = np.random.default_rng(0)
+    upright = Image.fromarray(rng.integers(0, 255, (30, 60, 3), dtype=np.uint8)).resize((120, 60))  # wide
+    for cls in ("a", "b"):
+        (tmp_path / "photos" / cls).mkdir(parents=True)
+    upright.save(tmp_path / "photos" / "a" / "upright.png")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to view"
+    upright.transpose(Image.Transpose.ROTATE_90).save(tmp_path / "photos" / "a" / "sideways.png", exif=exif.tobytes())
+    upright.save(tmp_path / "photos" / "b" / "other.png")
+    report = folders.scan(tmp_path / "photos")
+    verdicts = {f.path.name: f for f in report.files}
+    assert verdicts["sideways.png"].verdict == folders.CONVERTED and verdicts["sideways.png"].size == (60, 120)
+    clean = folders.write_clean_tree(report, tmp_path / "clean")
+    a, b = (np.asarray(Image.open(clean / "a" / name)) for name in ("upright.png", "sideways.png"))
+    assert a.shape == b.shape == (60, 120, 3)
+    np.testing.assert_array_equal(a, b)  # lossless PNG: identical once turned upright
+    np.testing.assert_array_equal(evaluate.load_image_file(tmp_path / "photos" / "a" / "sideways.png", 32),
+                                  evaluate.load_image_file(tmp_path / "photos" / "a" / "upright.png", 32))
+    # the JPEG fast path is untouched: an upright file without a tag stays "usable" (no copy, no extra decode)
+    upright.save(tmp_path / "plain.jpg", quality=90)
+    assert folders.classify(tmp_path / "plain.jpg").verdict == folders.USABLE
+
+
+@pytest.mark.parametrize(("name", "raw", "says"), [
+    ("IMG_0001.HEIC", b"\x00\x00\x00\x18ftypheic" + bytes(40), "HEIC"),
+    ("clip.mov", b"\x00\x00\x00\x14ftypqt  " + bytes(40), "video"),
+    ("DSC_0001.NEF", b"MM\x00*" + bytes(40), "RAW"),
+    ("holiday.mp4", b"\x00\x00\x00\x18ftypisom" + bytes(40), "video"),
+])
+def test_formats_pillow_cannot_read_say_what_to_do(tmp_path, monkeypatch, name, raw, says):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "pillow_heif", None)  # as without the optional plugin
+    (tmp_path / name).write_bytes(raw)
+    verdict = folders.classify(tmp_path / name)
+    assert verdict.verdict == folders.UNUSABLE and says in verdict.reason
+    assert any(word in verdict.reason for word in ("install", "export", "move it out", "convert"))
 
 
 def test_pipeline_images_plus_skipped_equals_files_and_folder_unchanged(messy, tmp_path):
@@ -74,7 +142,7 @@ def test_converted_images_are_rgb_copies_with_the_right_content(messy, tmp_path)
     original = np.asarray(Image.open(root / "squares" / "sixteen_bit.png"), dtype=np.float64) / 257
     np.testing.assert_allclose(np.asarray(sixteen)[..., 0], original, atol=1)  # 16-bit scaled, not clipped
     assert (clean / "squares" / "ünïcödé_квадрат_四角.jpg").exists()  # unicode names survive
-    assert len(list((clean / "circles").iterdir())) == 4 + 3  # 4 normal + rgba, gray, cmyk copies
+    assert len(list((clean / "circles").iterdir())) == 4 + 4  # 4 normal + rgba, gray, cmyk, sideways copies
 
 
 def test_split_is_stable_and_never_mixes(tmp_path):

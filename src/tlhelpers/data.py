@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "AUTOTUNE",
+    "ignored_reason",
     "make_pipeline",
     "take_examples",
     "dataset_bytes",
@@ -29,6 +30,43 @@ __all__ = [
 ]
 
 AUTOTUNE = -1  # tf.data.AUTOTUNE, without importing TensorFlow at import time
+
+
+#: Folders and files that tools leave in image folders: never a class, never data (name -> why).
+_TOOL_DROPPINGS = {
+    "__MACOSX": "resource forks a Mac adds to zip archives",
+    ".ipynb_checkpoints": "Jupyter's autosave copies",
+    "__pycache__": "Python's byte-code cache",
+    "@eaDir": "Synology NAS thumbnails",
+    "$RECYCLE.BIN": "the Windows recycle bin",
+    "System Volume Information": "a Windows system folder",
+    "lost+found": "a file-system recovery folder",
+    "Thumbs.db": "Windows thumbnail cache",
+    "desktop.ini": "Windows folder settings",
+    "Icon\r": "a macOS folder icon",
+}
+
+
+def ignored_reason(name: str) -> str | None:
+    """Say why a folder or file of this name is a tool's dropping and never a class or an image, else None.
+
+    Hidden names (``.git``, ``.DS_Store``, ``._photo.jpg`` from a Mac) and the
+    folders and files of :data:`_TOOL_DROPPINGS` (``__MACOSX``,
+    ``.ipynb_checkpoints``, ``Thumbs.db``...) are ignored at any depth.
+
+    Args:
+        name: A file or folder name (not a path).
+
+    Returns:
+        The reason, or None for an ordinary name.
+    """
+    if name in _TOOL_DROPPINGS:
+        return f"{_TOOL_DROPPINGS[name]} ({name})"
+    if name.startswith("._"):
+        return f"a Mac's AppleDouble metadata file ({name})"
+    if name.startswith("."):
+        return f"hidden ({name} starts with '.')"
+    return None
 
 
 def dataset_bytes(num_images: int, image_size: int, channels: int = 3, dtype_bytes: int = 4) -> int:
@@ -166,7 +204,7 @@ def image_folder(
     root = Path(directory)
     if not root.is_dir():
         raise FileNotFoundError(f"Image folder {root} does not exist. Pass a folder with one subfolder per class.")
-    class_names = sorted(p.name for p in root.iterdir() if p.is_dir())
+    class_names = sorted(p.name for p in root.iterdir() if p.is_dir() and ignored_reason(p.name) is None)
     if not class_names:
         raise FileNotFoundError(f"{root} has no class subfolders. Expected {root}/<class name>/<images>.")
     exts = {".jpg", ".jpeg", ".png", ".bmp", ".gif"}
@@ -174,7 +212,7 @@ def image_folder(
     labels: list[int] = []
     for idx, name in enumerate(class_names):
         files = sorted(str(p) for p in (root / name).iterdir()
-                       if p.is_file() and (p.suffix.lower() in exts or (all_files and not p.name.startswith("."))))
+                       if p.is_file() and ignored_reason(p.name) is None and (p.suffix.lower() in exts or all_files))
         files = files[skip_per_class:]
         files = files[:limit_per_class] if limit_per_class else files
         paths += files

@@ -44,6 +44,7 @@ __all__ = [
     "UNUSABLE",
     "classify",
     "scan",
+    "exif_orientation",
     "to_rgb",
     "write_clean_tree",
     "SplitResult",
@@ -91,12 +92,21 @@ class ScanReport:
     Attributes:
         root: The scanned folder.
         class_names: Sorted class folder names.
-        files: One :class:`FileVerdict` per file found (all files, any name).
+        files: One :class:`FileVerdict` per file found (all files, any name,
+            at any depth inside a class folder), except tools' droppings.
+        ignored: ``(path, why)`` of every folder and file that is a tool's
+            dropping (``__MACOSX``, ``.ipynb_checkpoints``, hidden names...),
+            at any depth: never a class, never data.
+        nested: ``{sub-folder: class}``: ordinary folders inside a class
+            folder. Their images belong to that class (``cats/2019/*.jpg`` are
+            cats); the report lists them so a misplaced class is noticed.
     """
 
     root: Path
     class_names: list[str]
     files: list[FileVerdict]
+    ignored: list[tuple[Path, str]] = dataclasses.field(default_factory=list)
+    nested: dict[Path, str] = dataclasses.field(default_factory=dict)
 
     def of(self, verdict: str) -> list[FileVerdict]:
         """Return the files with one verdict (``"usable"``, ``"converted"`` or ``"unusable"``)."""
@@ -134,6 +144,16 @@ class ScanReport:
                  f"  {'class':24s} {'usable':>7s} {'converted':>9s} {'unusable':>8s}"]
         for name, c in self.counts().items():
             lines.append(f"  {name[:24]:24s} {c[USABLE]:7d} {c[CONVERTED]:9d} {c[UNUSABLE]:8d}")
+        if self.ignored:
+            lines.append(f"Ignored (tools' droppings, never a class or data): {len(self.ignored)}")
+            for path, why in self.ignored[:max_listed]:
+                lines.append(f"  {path.relative_to(self.root)}: {why}")
+            if len(self.ignored) > max_listed:
+                lines.append(f"  ... and {len(self.ignored) - max_listed} more")
+        if self.nested:
+            lines.append(f"Sub-folders inside class folders (their images count for that class): {len(self.nested)}")
+            for path, cls in list(self.nested.items())[:max_listed]:
+                lines.append(f"  {path.relative_to(self.root)}/ -> class {cls!r}")
         for verdict, title in ((UNUSABLE, "Skipped (unusable)"), (CONVERTED, "Converted to RGB (copies)")):
             listed = self.of(verdict)
             if listed:
@@ -150,16 +170,94 @@ class ScanReport:
 
 
 def _class_dirs(root: Path) -> list[Path]:
-    return sorted((p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")), key=lambda p: p.name)
+    return sorted((p for p in root.iterdir() if p.is_dir() and data.ignored_reason(p.name) is None),
+                  key=lambda p: p.name)
 
 
-def _files(folder: Path) -> list[Path]:
-    return sorted((p for p in folder.rglob("*") if p.is_file() or (p.is_symlink() and not p.is_dir())),
-                  key=lambda p: str(p))
+def _walk(folder: Path, ignored: list[tuple[Path, str]], nested: dict[Path, str], class_name: str) -> list[Path]:
+    """Return the files under ``folder`` at any depth, noting tools' droppings and sub-folders on the way."""
+    found: list[Path] = []
+    for here, dirs, names in os.walk(folder, followlinks=False):
+        here_p = Path(here)
+        keep = []
+        for d in sorted(dirs):
+            why = data.ignored_reason(d)
+            if why is not None:
+                ignored.append((here_p / d, why))
+            elif (here_p / d).is_symlink():
+                found.append(here_p / d)  # a link to a folder is not followed; classify reports it
+            else:
+                keep.append(d)
+                nested[here_p / d] = class_name
+        dirs[:] = keep  # os.walk descends only into these
+        for n in sorted(names):
+            why = data.ignored_reason(n)
+            if why is not None:
+                ignored.append((here_p / n, why))
+            else:
+                found.append(here_p / n)
+    return sorted(found, key=str)
+
+
+#: Signatures of files Pillow cannot read, and what the learner should do about each.
+_FOREIGN = (
+    ((b"ftypheic", b"ftypheix", b"ftyphevc", b"ftypheim", b"ftypheis", b"ftypmif1", b"ftypmsf1", b"ftypavif"),
+     "an iPhone HEIC/HEIF (or AVIF) photo, which Pillow cannot read without a plugin: install it with "
+     "pip install 'tlhelpers[heic]' (pillow-heif) and scan again, or export the photos as JPEG (iPhone: "
+     "Settings > Camera > Formats > Most Compatible)"),
+    ((b"ftypisom", b"ftypmp4", b"ftypqt", b"ftypM4V", b"ftyp3gp", b"ftypiso"),
+     "a video (MP4/MOV), not a photo: move it out of the image folder, or extract frames from it first"),
+)
+_RAW_SUFFIXES = {".cr2", ".cr3", ".nef", ".arw", ".dng", ".orf", ".rw2", ".raf", ".srw", ".pef"}
+_VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".3gp"}
+
+
+def _not_an_image_reason(path: Path) -> str:
+    """Say what a file Pillow does not recognise probably is, and what to do."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(32)
+    except OSError:
+        head = b""
+    for signatures, reason in _FOREIGN:
+        if any(sig in head[:24] for sig in signatures):
+            return reason
+    suffix = path.suffix.lower()
+    if suffix in _RAW_SUFFIXES:
+        return (f"a camera RAW file ({suffix}), which the course does not decode: export it as JPEG from your "
+                "photo software (or convert it with the rawpy package) and scan again")
+    if suffix in _VIDEO_SUFFIXES:
+        return "a video, not a photo: move it out of the image folder, or extract frames from it first"
+    if suffix in (".heic", ".heif", ".avif"):
+        return _FOREIGN[0][1]
+    return "not an image (Pillow does not recognise the content)"
+
+
+def _register_optional_plugins() -> None:
+    """Let Pillow read HEIC/HEIF photos when pillow-heif (the ``heic`` extra) is installed."""
+    try:
+        import pillow_heif
+    except ImportError:
+        return
+    pillow_heif.register_heif_opener()
+
+
+def exif_orientation(im: Any) -> int:
+    """Return the EXIF Orientation tag of an open Pillow image (1 = upright; 1 when absent or unreadable)."""
+    try:
+        value = im.getexif().get(0x0112, 1)  # 0x0112: Orientation
+        return int(value) if int(value) in range(1, 9) else 1
+    except Exception:  # noqa: BLE001 - a broken EXIF block just means "no rotation known"
+        return 1
 
 
 def classify(path: str | os.PathLike, class_name: str = "") -> FileVerdict:
     """Decide whether one file is a usable, convertible or unusable image (the file is only read).
+
+    Never raises: any failure to read or decode becomes an ``unusable``
+    verdict with the reason (``tests/test_fuzz_images.py`` fuzzes this).
+    A JPEG stored sideways with an EXIF Orientation tag is ``converted``
+    (the copy is turned upright), so every reader sees the same pixels.
 
     Args:
         path: The file.
@@ -170,7 +268,9 @@ def classify(path: str | os.PathLike, class_name: str = "") -> FileVerdict:
     """
     from PIL import Image, UnidentifiedImageError
 
+    _register_optional_plugins()
     path = Path(path)
+    fmt, mode, size, orientation = "", "", (0, 0), 1
     try:
         size_bytes = path.stat().st_size
         if size_bytes == 0:
@@ -178,20 +278,35 @@ def classify(path: str | os.PathLike, class_name: str = "") -> FileVerdict:
         with Image.open(path) as im:
             fmt, mode, size = im.format or "", im.mode, im.size
             im.verify()  # structure and checksums, without decoding pixels
+        limit = Image.MAX_IMAGE_PIXELS
+        if limit and size[0] * size[1] > limit:  # decoding it would take GBs (and Pillow only warns)
+            return FileVerdict(path, class_name, UNUSABLE, f"too large to decode safely ({size[0]}x{size[1]} = "
+                               f"{size[0] * size[1] / 1e6:.0f} megapixels; resize it below "
+                               f"{limit / 1e6:.0f} megapixels first)", fmt, mode, size)
         with Image.open(path) as im:
             im.load()  # decode every pixel: catches truncated and corrupt data
+            orientation = exif_orientation(im)
     except UnidentifiedImageError:
-        return FileVerdict(path, class_name, UNUSABLE, "not an image (Pillow does not recognise the content)")
+        return FileVerdict(path, class_name, UNUSABLE, _not_an_image_reason(path))
     except Image.DecompressionBombError as exc:
-        return FileVerdict(path, class_name, UNUSABLE, f"too large to decode safely ({exc})")
+        return FileVerdict(path, class_name, UNUSABLE, f"too large to decode safely ({exc})", fmt, mode, size)
     except FileNotFoundError:
         return FileVerdict(path, class_name, UNUSABLE, "file not found")
     except PermissionError as exc:
         return FileVerdict(path, class_name, UNUSABLE, f"unreadable ({exc.strerror})")
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        text = str(exc)
+    except MemoryError:
+        return FileVerdict(path, class_name, UNUSABLE, f"too large to decode ({size[0]}x{size[1]} declared)", fmt)
+    except Exception as exc:  # noqa: BLE001 - Pillow raises many kinds on damaged files; each is a verdict
+        text = str(exc) or type(exc).__name__
         kind = "truncated" if "truncat" in text.lower() else "corrupt"
-        return FileVerdict(path, class_name, UNUSABLE, f"{kind} {fmt or 'image'} ({text})", fmt)
+        return FileVerdict(path, class_name, UNUSABLE, f"{kind} {fmt or 'image'} ({text})", fmt, mode, size)
+    if min(size) < 1:
+        return FileVerdict(path, class_name, UNUSABLE, f"{fmt or 'image'} of size {size[0]}x{size[1]}", fmt, mode,
+                           size)
+    if orientation != 1:
+        turned = "upright copy" if orientation in (3, 6, 8) else "copy with the stored flip/rotation applied"
+        return FileVerdict(path, class_name, CONVERTED, f"{fmt} with EXIF orientation {orientation} (stored "
+                           f"rotated) -> {turned}", fmt, mode, size)
     if fmt in _DIRECT_FORMATS and mode == "RGB":
         return FileVerdict(path, class_name, USABLE, "", fmt, mode, size)
     what = {"L": "grayscale", "LA": "grayscale with alpha", "RGBA": "RGBA (alpha channel)", "P": "palette",
@@ -229,7 +344,10 @@ def scan(root: str | os.PathLike, *, workers: int | None = None, strict: bool = 
         raise NotADirectoryError(f"{root} is a file, not a folder. Pass the folder that holds one subfolder per "
                                  "class.")
     class_dirs = _class_dirs(root)
-    loose = [p for p in root.iterdir() if p.is_file() and not p.name.startswith(".")]
+    ignored = [(p, data.ignored_reason(p.name) or "") for p in sorted(root.iterdir())
+               if data.ignored_reason(p.name) is not None]
+    nested: dict[Path, str] = {}
+    loose = [p for p in root.iterdir() if p.is_file() and data.ignored_reason(p.name) is None]
     if not class_dirs:
         found = f"{len(loose)} files directly inside it" if loose else "nothing inside it"
         raise FolderError(f"{root} has no class subfolders ({found}). Put each class's images in its own "
@@ -237,10 +355,10 @@ def scan(root: str | os.PathLike, *, workers: int | None = None, strict: bool = 
     if len(class_dirs) < 2 and strict:
         raise FolderError(f"{root} has a single class folder ({class_dirs[0].name!r}); a classifier needs at least "
                           "two. Add a subfolder per class.")
-    jobs = [(path, d.name) for d in class_dirs for path in _files(d)]
+    jobs = [(path, d.name) for d in class_dirs for path in _walk(d, ignored, nested, d.name)]
     with concurrent.futures.ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 2) as pool:
         verdicts = list(pool.map(lambda job: classify(*job), jobs))
-    report = ScanReport(root, [d.name for d in class_dirs], verdicts)
+    report = ScanReport(root, [d.name for d in class_dirs], verdicts, ignored, nested)
     if loose:
         warnings.warn(f"{len(loose)} files directly in {root} (outside any class folder) are ignored, e.g. "
                       f"{loose[0].name!r}.", stacklevel=2)
@@ -269,7 +387,8 @@ def to_rgb(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
 
     16-bit and float images are scaled to 0..255, transparency becomes white,
     palette, greyscale and CMYK images become RGB, an animation keeps its first
-    frame. ``src`` is only read.
+    frame, an EXIF Orientation tag is applied (the copy is upright). ``src`` is
+    only read.
 
     Args:
         src: The image file.
@@ -280,10 +399,15 @@ def to_rgb(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
     """
     from PIL import Image
 
-    src, dst = Path(src), Path(dst)
+    from PIL import ImageOps
 
+    _register_optional_plugins()
+    src, dst = Path(src), Path(dst)
     with Image.open(src) as im:
         im.seek(0)  # first frame of an animation
+        im.load()  # some formats (PNG) read their EXIF block only with the pixels
+        if exif_orientation(im) != 1:
+            im = ImageOps.exif_transpose(im)  # stored sideways: turn upright, as photo viewers do
         if im.mode in ("I;16", "I;16B", "I;16L", "I"):
             import numpy as np
 

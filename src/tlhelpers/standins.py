@@ -80,6 +80,10 @@ def sample_folder(source: str | os.PathLike, output: str | os.PathLike, *, per_c
 def make_messy_folder(root: str | os.PathLike, *, seed: int = 0) -> dict[str, str]:
     """Write a small class-per-folder tree with every kind of awkward file, for demos and tests.
 
+    Besides broken and odd images: an EXIF-rotated phone photo, an iPhone HEIC
+    file, a sub-folder inside a class, and tools' droppings (``__MACOSX/``,
+    ``.ipynb_checkpoints/``, ``.DS_Store``, ``Thumbs.db``, a hidden file).
+
     Args:
         root: Folder to create (two classes, ``circles`` and ``squares``).
         seed: Pixel noise seed. Defaults to 0.
@@ -137,6 +141,19 @@ def make_messy_folder(root: str | os.PathLike, *, seed: int = 0) -> dict[str, st
     save("squares/bitmap.bmp", CONVERTED, picture("squares"))
     save("squares/very_large.jpg", USABLE, picture("squares", (6000, 4000)), quality=85)
     save("squares/ünïcödé_квадрат_四角.jpg", USABLE, picture("squares"), quality=90)
+    # A phone photo stored sideways: the pixels lie on their side, the EXIF Orientation tag (6) says "turn me".
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    save("circles/sideways_phone_photo.jpg", CONVERTED, picture("circles").transpose(Image.Transpose.ROTATE_90),
+         quality=90, exif=exif.tobytes())
+    save("squares/IMG_0001.HEIC", UNUSABLE, raw=b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + bytes(64))
+    save("squares/2019/normal_9.jpg", USABLE, picture("squares"), quality=90)  # a sub-folder: still squares
+    # Tools' droppings: never a class, never data (not in ``expected``: the scan lists them as ignored).
+    for rel in ("__MACOSX/circles/._normal_0.jpg", "circles/.ipynb_checkpoints/normal_0-checkpoint.jpg",
+                ".DS_Store", "squares/Thumbs.db", "squares/2019/.hidden.jpg"):
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(good if rel.endswith(".jpg") else b"\x00tool data")
     return expected
 
 
