@@ -152,7 +152,8 @@ def test_split_is_stable_and_never_mixes(tmp_path):
     for cls, n in (("a", 30), ("b", 20)):
         (src / cls).mkdir(parents=True)
         for i in range(n):
-            Image.new("RGB", (8, 8), (i * 5, 0, 0)).save(src / cls / f"{i:03d}.png")
+            noise = np.random.default_rng(ord(cls) * 100 + i).integers(0, 256, (8, 8, 3), dtype=np.uint8)
+            Image.fromarray(noise).save(src / cls / f"{i:03d}.png")  # distinct pictures (no duplicate groups)
     first = folders.split_folder(src, tmp_path / "out", fixed=(5, 5), seed=7)
     listing1 = sorted(str(p.relative_to(first.output)) for p in first.output.rglob("*.png"))
     second = folders.split_folder(src, tmp_path / "out", fixed=(5, 5), seed=7)
@@ -250,3 +251,53 @@ def test_real_cats_and_dogs_split_counts_are_exact_and_stable(tmp_path):
     assert loaded == {s: [c["cats"], c["dogs"]] for s, c in counts.items()}
     assert len(files) == 1999 == len(set(files))
     assert os.path.isdir(root)
+
+
+def _dup_folder(root: Path) -> dict[str, list[str]]:
+    """20 distinct pictures per class, plus exact and near copies of some (names sort far apart)."""
+    import io
+
+    from PIL import Image, ImageDraw
+
+    rng = np.random.default_rng(7)
+    groups: dict[str, list[str]] = {}
+    for cls in ("a", "b"):
+        (root / cls).mkdir(parents=True)
+        for i in range(20):
+            im = Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)).resize((96, 96), Image.NEAREST)
+            ImageDraw.Draw(im).ellipse((10 + i, 10, 60 + i, 70), fill=tuple(int(v) for v in rng.integers(0, 256, 3)))
+            im.save(root / cls / f"{cls}_{i:02d}.jpg", quality=92)
+            if i % 4 == 0:  # exact copy, near copy (smaller, recompressed)
+                (root / cls / f"zz_copy_of_{i:02d}.jpg").write_bytes((root / cls / f"{cls}_{i:02d}.jpg").read_bytes())
+                buf = io.BytesIO()
+                im.resize((64, 64)).save(buf, format="JPEG", quality=60)
+                (root / cls / f"mm_small_{i:02d}.jpg").write_bytes(buf.getvalue())
+                groups[f"{cls}/{cls}_{i:02d}.jpg"] = [f"{cls}/zz_copy_of_{i:02d}.jpg", f"{cls}/mm_small_{i:02d}.jpg"]
+    (root / "b" / "mislabelled.jpg").write_bytes((root / "a" / "a_01.jpg").read_bytes())  # a duplicate across classes
+    return groups
+
+
+def test_duplicates_are_found_and_never_straddle_a_split(tmp_path):
+    root = tmp_path / "dups"
+    planted = _dup_folder(root)
+    report = folders.scan(root)
+    groups = report.duplicate_groups()
+    found = {frozenset(str(f.path.relative_to(root)) for f in g.files) for g in groups}
+    for original, copies in planted.items():
+        assert frozenset([original, *copies]) in found  # exact and near copies in one group
+    assert frozenset(["a/a_01.jpg", "b/mislabelled.jpg"]) in found
+    assert [g.across_classes for g in groups if "b/mislabelled.jpg" in {str(f.path.relative_to(root))
+                                                                          for f in g.files}] == [True]
+    assert len(groups) == len(planted) + 1  # no distinct picture is called a duplicate
+    assert "ACROSS CLASSES" in report.summary()
+
+    result = folders.split_folder(root, tmp_path / "out", ratio=(0.5, 0.5), seed=1, report=report)
+    assert result.moved_duplicates > 0  # with this seed split-folders alone put copies on both sides
+    where = {}
+    for split in ("train", "val"):
+        for p in (result.output / split).rglob("*.jpg"):
+            where[(p.parent.name, p.stem)] = split
+    for g in groups:  # clean copies keep the file's stem
+        assert len({where[(f.class_name, f.path.stem)] for f in g.files}) == 1, [str(f.path) for f in g.files]
+    assert sum(sum(c.values()) for c in result.counts.values()) == len(report.files)  # nothing lost
+    assert "duplicate images were moved" in result.summary()

@@ -38,6 +38,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "FolderError",
     "FileVerdict",
+    "DuplicateGroup",
     "ScanReport",
     "USABLE",
     "CONVERTED",
@@ -74,6 +75,9 @@ class FileVerdict:
         image_format: What Pillow recognised (``"JPEG"``, ``"PNG"``...), or "".
         mode: Pillow mode (``"RGB"``, ``"L"``, ``"RGBA"``, ``"CMYK"``, ``"I;16"``...), or "".
         size: ``(width, height)`` in pixels, or ``(0, 0)``.
+        sha256: Hash of the file's bytes (usable and converted files): equal means exact duplicate.
+        phash: Perceptual hash of the upright pixels (hex, 64 bits, ``imagehash.phash``): a
+            small Hamming distance means the same picture resized, recompressed or slightly edited.
     """
 
     path: Path
@@ -83,6 +87,8 @@ class FileVerdict:
     image_format: str = ""
     mode: str = ""
     size: tuple[int, int] = (0, 0)
+    sha256: str = ""
+    phash: str = ""
 
 
 @dataclasses.dataclass
@@ -126,6 +132,50 @@ class ScanReport:
             c["images"] = c[USABLE] + c[CONVERTED]
         return out
 
+    def duplicate_groups(self, max_distance: int = 4) -> list[DuplicateGroup]:
+        """Group the images that show the same picture: identical bytes, or perceptual hashes this close.
+
+        A duplicate on both sides of a split is a photo the model is tested
+        on after training on it (leakage); :func:`split_folder` keeps each
+        group inside one split.
+
+        Args:
+            max_distance: Largest Hamming distance (of 64 bits) between
+                perceptual hashes that still counts as the same picture (0
+                finds resized and recompressed copies only; 4, the default,
+                also slightly cropped or edited ones). At most 6.
+
+        Returns:
+            The groups, largest first.
+        """
+        images = [f for f in self.files if f.verdict != UNUSABLE and f.phash]
+        parent = list(range(len(images)))
+
+        def find(i: int) -> int:
+            while parent[i] != i:
+                parent[i] = parent[parent[i]]
+                i = parent[i]
+            return i
+
+        by_bytes: dict[str, int] = {}
+        for i, f in enumerate(images):
+            if f.sha256 in by_bytes:
+                parent[find(i)] = find(by_bytes[f.sha256])
+            else:
+                by_bytes[f.sha256] = i
+        for i, j in _near_pairs([int(f.phash, 16) for f in images], max_distance):
+            parent[find(i)] = find(j)
+        groups: dict[int, list[FileVerdict]] = collections.defaultdict(list)
+        for i, f in enumerate(images):
+            groups[find(i)].append(f)
+        out = []
+        for members in groups.values():
+            if len(members) > 1:
+                members.sort(key=lambda f: str(f.path))
+                kind = "exact" if len({f.sha256 for f in members}) == 1 else "near"
+                out.append(DuplicateGroup(tuple(members), kind, len({f.class_name for f in members}) > 1))
+        return sorted(out, key=lambda g: (-len(g.files), str(g.files[0].path)))
+
     def imbalance(self) -> float:
         """Return the largest class's image count divided by the smallest's (inf if one is empty)."""
         images = [c["images"] for c in self.counts().values()]
@@ -162,6 +212,16 @@ class ScanReport:
                     lines.append(f"  {f.path.relative_to(self.root)}: {f.reason}")
                 if len(listed) > max_listed:
                     lines.append(f"  ... and {len(listed) - max_listed} more")
+        groups = self.duplicate_groups()
+        if groups:
+            across = [g for g in groups if g.across_classes]
+            lines.append(f"Duplicates: {len(groups)} groups ({sum(g.kind == 'exact' for g in groups)} exact, "
+                         f"{sum(g.kind == 'near' for g in groups)} near), {len(across)} across classes; a split "
+                         "keeps each group in one split")
+            for g in (across + [g for g in groups if not g.across_classes])[:max_listed]:
+                names = ", ".join(str(f.path.relative_to(self.root)) for f in g.files[:4])
+                lines.append(f"  {g.kind}{' ACROSS CLASSES (a label is wrong)' if g.across_classes else ''}: "
+                             f"{names}{' ...' if len(g.files) > 4 else ''}")
         ratio = self.imbalance()
         if ratio >= 3:
             lines.append(f"Warning: classes are imbalanced (largest / smallest = {ratio:.1f}); look at per-class "
@@ -286,6 +346,7 @@ def classify(path: str | os.PathLike, class_name: str = "") -> FileVerdict:
         with Image.open(path) as im:
             im.load()  # decode every pixel: catches truncated and corrupt data
             orientation = exif_orientation(im)
+            hashes = _hashes(path, im, orientation)
     except UnidentifiedImageError:
         return FileVerdict(path, class_name, UNUSABLE, _not_an_image_reason(path))
     except Image.DecompressionBombError as exc:
@@ -306,15 +367,70 @@ def classify(path: str | os.PathLike, class_name: str = "") -> FileVerdict:
     if orientation != 1:
         turned = "upright copy" if orientation in (3, 6, 8) else "copy with the stored flip/rotation applied"
         return FileVerdict(path, class_name, CONVERTED, f"{fmt} with EXIF orientation {orientation} (stored "
-                           f"rotated) -> {turned}", fmt, mode, size)
+                           f"rotated) -> {turned}", fmt, mode, size, *hashes)
     if fmt in _DIRECT_FORMATS and mode == "RGB":
-        return FileVerdict(path, class_name, USABLE, "", fmt, mode, size)
+        return FileVerdict(path, class_name, USABLE, "", fmt, mode, size, *hashes)
     what = {"L": "grayscale", "LA": "grayscale with alpha", "RGBA": "RGBA (alpha channel)", "P": "palette",
             "PA": "palette with alpha", "CMYK": "CMYK", "1": "1-bit black and white", "I;16": "16-bit",
             "I;16B": "16-bit", "I;16L": "16-bit", "I": "32-bit integer", "F": "32-bit float",
             "YCbCr": "YCbCr", "LAB": "Lab", "HSV": "HSV", "RGBX": "RGBX"}.get(mode, mode)
     reason = f"{fmt} {what}" if fmt in _DIRECT_FORMATS else f"{fmt} format ({what})"
-    return FileVerdict(path, class_name, CONVERTED, f"{reason} -> RGB", fmt, mode, size)
+    return FileVerdict(path, class_name, CONVERTED, f"{reason} -> RGB", fmt, mode, size, *hashes)
+
+
+def _hashes(path: Path, im: Any, orientation: int) -> tuple[str, str]:
+    """Return (sha256 of the bytes, perceptual hash of the upright pixels) of a decoded image."""
+    import imagehash
+    from PIL import ImageOps
+
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    upright = ImageOps.exif_transpose(im) if orientation != 1 else im
+    small = upright.convert("RGB") if upright.mode not in ("RGB", "L") else upright
+    small = small.copy()
+    small.thumbnail((256, 256))  # phash looks at 32x32 anyway; shrinking first keeps big photos cheap
+    return digest, str(imagehash.phash(small))
+
+
+@dataclasses.dataclass(frozen=True)
+class DuplicateGroup:
+    """Files showing the same picture.
+
+    Attributes:
+        files: The files (at least two), sorted by path.
+        kind: ``"exact"`` (identical bytes) or ``"near"`` (perceptual hashes
+            within the distance given to :meth:`ScanReport.duplicate_groups`).
+        across_classes: The files sit in different class folders: at least one
+            label is wrong.
+    """
+
+    files: tuple[FileVerdict, ...]
+    kind: str
+    across_classes: bool
+
+
+def _near_pairs(hashes: list[int], max_distance: int) -> list[tuple[int, int]]:
+    """Index pairs whose 64-bit hashes differ in at most ``max_distance`` (<= 6) bits.
+
+    Pigeonhole: split a hash into 8 bytes; two hashes within 6 bits share at
+    least 2 of the 8 bytes at the same positions, so bucketing by every pair of
+    byte positions (28 keys per hash) finds all candidates without comparing
+    all pairs (50,000 hashes: 1.4 M keys instead of 1.25 G comparisons).
+    """
+    import itertools
+
+    if max_distance > 6:
+        raise ValueError("max_distance above 6 is not supported (the bucketing guarantee needs <= 6).")
+    buckets: dict[tuple, list[int]] = collections.defaultdict(list)
+    for idx, h in enumerate(hashes):
+        parts = [(h >> (8 * k)) & 0xFF for k in range(8)]
+        for a, b in itertools.combinations(range(8), 2):
+            buckets[(a, b, parts[a], parts[b])].append(idx)
+    pairs = set()
+    for members in buckets.values():
+        for i, j in itertools.combinations(members, 2):
+            if (i, j) not in pairs and bin(hashes[i] ^ hashes[j]).count("1") <= max_distance:
+                pairs.add((i, j))
+    return sorted(pairs)
 
 
 def scan(root: str | os.PathLike, *, workers: int | None = None, strict: bool = True) -> ScanReport:
@@ -397,9 +513,7 @@ def to_rgb(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
     Returns:
         ``dst`` as a path.
     """
-    from PIL import Image
-
-    from PIL import ImageOps
+    from PIL import Image, ImageOps
 
     _register_optional_plugins()
     src, dst = Path(src), Path(dst)
@@ -444,6 +558,34 @@ def _clean_name(f: FileVerdict, used: set[str]) -> str:
     return name
 
 
+def _clean_names(report: ScanReport) -> dict[FileVerdict, str]:
+    """Return the file name each trainable file gets in a clean tree (the same on every call)."""
+    used: dict[str, set[str]] = collections.defaultdict(set)
+    return {f: _clean_name(f, used[f.class_name]) for f in report.files if f.verdict != UNUSABLE}
+
+
+def _keep_duplicates_together(report: ScanReport, split_dir: Path, max_distance: int) -> int:
+    """Move files so that every duplicate group sits in one split (the split most of it landed in).
+
+    Returns:
+        How many files were moved.
+    """
+    names = _clean_names(report)
+    splits = [s.name for s in sorted(split_dir.iterdir(), key=lambda p: ["train", "val", "test"].index(p.name))]
+    moved = 0
+    for group in report.duplicate_groups(max_distance):
+        where = {f: next(s for s in splits if (split_dir / s / f.class_name / names[f]).exists())
+                 for f in group.files}
+        votes = collections.Counter(where.values())
+        target = max(splits, key=lambda s: (votes[s], -splits.index(s)))  # most members; ties go to train
+        for f, split in where.items():
+            if split != target:
+                (split_dir / target / f.class_name).mkdir(parents=True, exist_ok=True)
+                os.replace(split_dir / split / f.class_name / names[f], split_dir / target / f.class_name / names[f])
+                moved += 1
+    return moved
+
+
 def write_clean_tree(report: ScanReport, output: str | os.PathLike) -> Path:
     """Write a class-per-folder tree holding only trainable images: usable ones and RGB copies of converted ones.
 
@@ -462,11 +604,8 @@ def write_clean_tree(report: ScanReport, output: str | os.PathLike) -> Path:
     _replace_own_folder(out)
     for name in report.class_names:
         (out / name).mkdir(parents=True, exist_ok=True)
-    used: dict[str, set[str]] = collections.defaultdict(set)
-    for f in report.files:
-        if f.verdict == UNUSABLE:
-            continue
-        dst = out / f.class_name / _clean_name(f, used[f.class_name])
+    for f, name in _clean_names(report).items():
+        dst = out / f.class_name / name
         if f.verdict == CONVERTED:
             to_rgb(f.path, dst)
         else:
@@ -496,11 +635,14 @@ class SplitResult:
         output: The split folder (``train/``, ``val/`` and, if any, ``test/``, each class-per-folder).
         counts: ``{split: {class: number of images}}``.
         report: The :class:`ScanReport` of your folder (skipped files and reasons).
+        moved_duplicates: Files moved after splitting so that no duplicate
+            group straddles two splits (no photo in both train and test).
     """
 
     output: Path
     counts: dict[str, dict[str, int]]
     report: ScanReport
+    moved_duplicates: int = 0
 
     def summary(self) -> str:
         """Return a small table of images per split and class."""
@@ -509,6 +651,9 @@ class SplitResult:
         for split, per_class in self.counts.items():
             lines.append(f"{split:6s} " + " ".join(f"{per_class.get(c, 0):12d}" for c in classes)
                          + f" {sum(per_class.values()):7d}")
+        if self.moved_duplicates:
+            lines.append(f"{self.moved_duplicates} duplicate images were moved so that each group of duplicates "
+                         "sits in one split (no photo in both train and test).")
         return "\n".join(lines)
 
 
@@ -520,6 +665,7 @@ def split_folder(
     fixed: Sequence[int] | int | None = None,
     seed: int = 42,
     report: ScanReport | None = None,
+    duplicate_distance: int = 4,
 ) -> SplitResult:
     """Split a class-per-folder tree into train/val[/test] with split-folders, skipping unusable files.
 
@@ -537,6 +683,8 @@ def split_folder(
             goes to train. Defaults to None.
         seed: Shuffle seed. Defaults to 42.
         report: A scan of ``root`` you already have. Defaults to None (scan now).
+        duplicate_distance: See :meth:`ScanReport.duplicate_groups`: each
+            group of duplicates ends up in one split. Defaults to 4.
 
     Returns:
         A :class:`SplitResult`.
@@ -562,6 +710,7 @@ def split_folder(
         if ratio is None or len(ratio) not in (2, 3) or abs(sum(ratio) - 1.0) > 1e-6:
             raise ValueError(f"ratio must be (train, val) or (train, val, test) summing to 1, got {ratio}.")
         splitfolders.ratio(str(clean), output=str(split_dir), seed=seed, ratio=tuple(ratio), move=False)
+    moved = _keep_duplicates_together(report, split_dir, duplicate_distance)
     (out / _SPLIT_MARKER).write_text(f"written by tlhelpers.folders from {root}\n", encoding="utf-8")
     counts = {split.name: {c.name: sum(1 for _ in c.iterdir()) for c in _class_dirs(split)}
               for split in sorted(split_dir.iterdir(), key=lambda p: ["train", "val", "test"].index(p.name))}
@@ -569,7 +718,7 @@ def split_folder(
     expected = sum(c["images"] for c in report.counts().values())
     if total != expected:  # never lose an image silently
         raise RuntimeError(f"The split holds {total} images but the scan found {expected} trainable ones.")
-    return SplitResult(split_dir, counts, report)
+    return SplitResult(split_dir, counts, report, moved)
 
 
 def load_splits(
