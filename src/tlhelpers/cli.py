@@ -194,6 +194,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if report.test_accuracy is not None:
         print(f"held-out accuracy {report.test_accuracy:.4f} on {report.test_images} images no training decision "
               "saw: the figure to quote")
+    if report.resumed:
+        print(f"resumed an interrupted run: this run trained {report.epochs_run} epochs")
     print(f"wrote {report.model} and {Path(report.model).with_suffix('.report.json')}")
     return 0
 

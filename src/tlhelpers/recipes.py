@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,8 @@ class TrainReport:
         settings: The training settings used.
         seconds: Wall time per phase.
         kept_phase1: Fine-tuning did not beat the head-only model.
+        resumed: This run continued an interrupted one (same folder, output and settings).
+        epochs_run: Epochs this run trained per phase (fewer than asked after a resume).
     """
 
     model: str
@@ -47,6 +50,8 @@ class TrainReport:
     settings: dict[str, Any]
     seconds: dict[str, float]
     kept_phase1: bool
+    resumed: bool = False
+    epochs_run: dict[str, int] = dataclasses.field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the report as a JSON-ready dict."""
@@ -112,6 +117,12 @@ def train_folder(
     Held-out images: a ``test/`` folder when given; else half of
     ``validation/``; a single class-per-folder tree is split 70/15/15.
 
+    Interrupted (Ctrl-C, a Colab disconnect, a killed process)? Run it again
+    with the same arguments: it continues from the last finished epoch (kept
+    in ``<out>_data/resume``) and the report says ``resumed``. Other settings
+    start over. ``out`` and the report are written atomically: a file at the
+    final path is always complete.
+
     Args:
         folder: Class-per-folder images, or a folder with ``train/`` and ``validation/`` (and maybe ``test/``).
         out: The ``.keras`` file to write.
@@ -140,8 +151,18 @@ def train_folder(
     if out.suffix != ".keras":
         raise ValueError(f"The model file must end in .keras, got {out}.")
     strategy = strategy or training.setup_accelerator()
+    settings = {"folder": str(root.resolve()), "backbone": backbone, "alpha": alpha, "image_size": image_size,
+                "batch_size": batch_size, "epochs": epochs, "fine_tune_epochs": fine_tune_epochs,
+                "unfreeze_from": unfreeze_from, "seed": seed, "replicas": strategy.num_replicas_in_sync}
     work = out.with_suffix("")
     work = work.parent / f"{work.name}_data"
+    backup = work / "resume"
+    stamp = work / "resume_settings.json"
+    if backup.is_dir() and (not stamp.is_file() or json.loads(stamp.read_text(encoding="utf-8")) != settings):
+        print(f"An interrupted run with other settings was kept in {backup}; starting over.")
+        shutil.rmtree(backup)
+    work.mkdir(parents=True, exist_ok=True)
+    _write_atomic(stamp, json.dumps(settings, indent=2))
     splits, classes, text = _splits(root, work, image_size=image_size,
                                     batch_size=batch_size * strategy.num_replicas_in_sync, seed=seed)
     print(text)
@@ -150,18 +171,27 @@ def train_folder(
         tm = models.build_transfer_model(backbone, len(classes), image_size=image_size, alpha=alpha,
                                          augmentation=models.build_augmentation(seed=seed))
     result = training.fit_two_phase(tm, splits["train"], splits["val"], head_epochs=epochs,
-                                    fine_tune_epochs=fine_tune_epochs, unfreeze_from=unfreeze_from)
+                                    fine_tune_epochs=fine_tune_epochs, unfreeze_from=unfreeze_from,
+                                    backup_dir=backup)
     val = evaluate.predict_dataset(tm.model, splits["val"], keep_images=0)
     test = evaluate.predict_dataset(tm.model, splits["test"], keep_images=0) if "test" in splits else None
     out.parent.mkdir(parents=True, exist_ok=True)
-    models.with_class_names(tm.model, classes).save(out)
+    partial = out.with_name(f".{out.stem}.partial.keras")
+    models.with_class_names(tm.model, classes).save(partial)
+    os.replace(partial, out)  # atomic: the final path never holds half a file
+    stamp.unlink(missing_ok=True)
     report = TrainReport(
         model=str(out), data=text, classes=classes, val_accuracy=float(val.accuracy), val_images=len(val.labels),
         test_accuracy=None if test is None or not len(test.labels) else float(test.accuracy),
         test_images=0 if test is None else len(test.labels),
-        settings={"backbone": backbone, "alpha": alpha, "image_size": image_size, "batch_size": batch_size,
-                  "epochs": epochs, "fine_tune_epochs": fine_tune_epochs, "unfreeze_from": unfreeze_from,
-                  "seed": seed, "replicas": strategy.num_replicas_in_sync},
-        seconds=result.seconds, kept_phase1=result.kept_phase1)
-    out.with_suffix(".report.json").write_text(json.dumps(report.to_dict(), indent=2), encoding="utf-8")
+        settings=settings, seconds=result.seconds, kept_phase1=result.kept_phase1, resumed=result.resumed,
+        epochs_run=result.epochs_run)
+    _write_atomic(out.with_suffix(".report.json"), json.dumps(report.to_dict(), indent=2))
     return report
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Write a text file so that ``path`` only ever holds a complete version."""
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(text, encoding="utf-8")
+    os.replace(partial, path)

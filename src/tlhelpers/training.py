@@ -8,8 +8,11 @@ notebooks.
 from __future__ import annotations
 
 import dataclasses
+import os
+import shutil
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import keras
@@ -255,12 +258,17 @@ class TwoPhaseResult:
         seconds: Wall time per phase: ``{"features": s, "head": s, "fine_tune": s}``.
         kept_phase1: True when fine-tuning never beat the head-only validation
             accuracy and the phase-1 weights were put back.
+        epochs_run: Epochs this call actually ran per phase (``{"head": n,
+            "fine_tune": n}``); fewer than asked after a resume.
+        resumed: The call continued an interrupted run from ``backup_dir``.
     """
 
     history: dict[str, list[float]]
     fine_tune_at: int
     seconds: dict[str, float]
     kept_phase1: bool = False
+    epochs_run: dict[str, int] = dataclasses.field(default_factory=dict)
+    resumed: bool = False
 
 
 def fit_two_phase(
@@ -276,6 +284,7 @@ def fit_two_phase(
     cache_features: bool = True,
     patience: int = 3,
     checkpoint: str | None = None,
+    backup_dir: str | os.PathLike | None = None,
     verbose: int = 2,
 ) -> TwoPhaseResult:
     """Train the head with the base frozen, then fine-tune the top of the base.
@@ -301,6 +310,12 @@ def fit_two_phase(
         patience: Early-stopping patience in phase 2. Defaults to 3.
         checkpoint: Path (``.keras``) to save the best model of phase 2 to.
             Defaults to None.
+        backup_dir: A folder that makes the run survive interruption (Ctrl-C,
+            a Colab disconnect, a killed process): cached features, Keras's
+            ``BackupAndRestore`` state after every epoch of each phase, the
+            finished phase 1 and a CSV of every epoch's metrics. Calling again
+            with the same folder continues where the run stopped; the folder
+            is deleted when the call completes. Defaults to None.
         verbose: Keras verbosity. Defaults to 2.
 
     Returns:
@@ -312,28 +327,53 @@ def fit_two_phase(
 
     seconds = {"features": 0.0, "head": 0.0, "fine_tune": 0.0}
     metrics = ["accuracy"]
+    backup = Path(backup_dir) if backup_dir is not None else None
+    resumed = backup is not None and backup.is_dir() and any(backup.iterdir())
+    if resumed:
+        print(f"Resuming the interrupted run kept in {backup}.")
+
+    def keep(phase: str) -> list[Any]:
+        """Callbacks that back a phase up after every epoch (none without backup_dir)."""
+        if backup is None:
+            return []
+        (backup / phase).mkdir(parents=True, exist_ok=True)
+        return [keras.callbacks.BackupAndRestore(str(backup / phase)),
+                keras.callbacks.CSVLogger(str(backup / f"{phase}.csv"), append=True)]
+
+    phase1_done = backup / "phase1.weights.h5" if backup is not None else None
+    epochs_run = {"head": 0, "fine_tune": 0}
     start = time.perf_counter()
-    if cache_features:
-        train_f = features.extract_features(tm.features, train_ds, desc="train features")
-        val_f = features.extract_features(tm.features, val_ds, desc="validation features")
+    if phase1_done is not None and phase1_done.is_file():
+        tm.model.load_weights(phase1_done)  # phase 1 finished before the interruption
+        head_hist: Any = _csv_history(backup / "head.csv")
+    elif cache_features:
+        cache = {} if backup is None else {"train": backup / "train_features.npz", "val": backup / "val_features.npz"}
+        train_f = features.extract_features(tm.features, train_ds, desc="train features", cache_file=cache.get("train"))
+        val_f = features.extract_features(tm.features, val_ds, desc="validation features", cache_file=cache.get("val"))
         seconds["features"] = time.perf_counter() - start
         start = time.perf_counter()
         with tm.model.distribute_strategy.scope():  # compile where the model was built
             tm.head.compile(keras.optimizers.Adam(head_lr), "sparse_categorical_crossentropy", metrics=metrics)
         batch = _batch_size(train_ds)
         head_hist = tm.head.fit(train_f.features, train_f.labels, validation_data=(val_f.features, val_f.labels),
-                                epochs=head_epochs, batch_size=batch, verbose=verbose)
+                                epochs=head_epochs, batch_size=batch, verbose=verbose, callbacks=keep("head"))
+        epochs_run["head"] = len(head_hist.history.get("loss", []))
     else:
         with tm.model.distribute_strategy.scope():
             tm.model.compile(keras.optimizers.Adam(head_lr), "sparse_categorical_crossentropy", metrics=metrics)
         head_hist = tm.model.fit(train_ds, validation_data=val_ds, epochs=head_epochs, verbose=verbose,
-                                 shuffle=False)  # the dataset shuffles itself
+                                 shuffle=False, callbacks=keep("head"))  # the dataset shuffles itself
+        epochs_run["head"] = len(head_hist.history.get("loss", []))
+    if backup is not None:
+        head_hist = _csv_history(backup / "head.csv")  # every epoch, also those of an interrupted process
+        if phase1_done is not None and not phase1_done.is_file():
+            tm.model.save_weights(phase1_done)
     seconds["head"] = time.perf_counter() - start
     histories: list[Any] = [head_hist]
     kept_phase1 = False
 
     if fine_tune_epochs > 0:
-        phase1_acc = head_hist.history.get("val_accuracy", [0.0])[-1]  # the weights we hold now
+        phase1_acc = history_dict(head_hist).get("val_accuracy", [0.0])[-1]  # the weights we hold now
         phase1_weights = tm.model.get_weights()
         start = time.perf_counter()
         models.unfreeze(tm.base, unfreeze_from)
@@ -347,16 +387,36 @@ def fit_two_phase(
             callbacks.append(keras.callbacks.ModelCheckpoint(checkpoint, monitor="val_accuracy",
                                                              save_best_only=True))
         ft_hist = tm.model.fit(train_ds, validation_data=val_ds, epochs=head_epochs + fine_tune_epochs,
-                               initial_epoch=head_epochs, callbacks=callbacks, verbose=verbose, shuffle=False)
-        histories.append(ft_hist)
-        if max(ft_hist.history.get("val_accuracy", [0.0])) < phase1_acc:  # best epoch was restored
+                               initial_epoch=head_epochs, callbacks=callbacks + keep("fine_tune"), verbose=verbose,
+                               shuffle=False)
+        epochs_run["fine_tune"] = len(ft_hist.history.get("loss", []))
+        ft_record: Any = _csv_history(backup / "fine_tune.csv") if backup is not None else ft_hist
+        histories.append(ft_record)
+        if max(history_dict(ft_record).get("val_accuracy", [0.0])) < phase1_acc:  # best epoch was restored
             tm.model.set_weights(phase1_weights)  # fine-tuning did not help: keep the head-only model
             kept_phase1 = True
             print(f"Fine-tuning never beat the head-only validation accuracy ({phase1_acc:.4f}); "
                   "kept the phase-1 weights.")
         seconds["fine_tune"] = time.perf_counter() - start
+    if backup is not None:
+        shutil.rmtree(backup, ignore_errors=True)  # finished: nothing left to resume
     return TwoPhaseResult(history=merge_histories(*histories), fine_tune_at=head_epochs,
-                          seconds={k: round(v, 2) for k, v in seconds.items()}, kept_phase1=kept_phase1)
+                          seconds={k: round(v, 2) for k, v in seconds.items()}, kept_phase1=kept_phase1,
+                          epochs_run=epochs_run, resumed=resumed)
+
+
+def _csv_history(path: Path) -> dict[str, list[float]]:
+    """Read a ``CSVLogger`` file into ``{metric: values}``, one row per epoch (the last row of a repeated epoch)."""
+    import csv
+
+    if not path.is_file():
+        return {}
+    rows: dict[int, dict[str, str]] = {}
+    with open(path, newline="", encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            rows[int(row.pop("epoch"))] = row  # an epoch re-run after a resume replaces its earlier row
+    keys = sorted({k for r in rows.values() for k in r if k and k != "learning_rate"})
+    return {k: [float(rows[e].get(k) or "nan") for e in sorted(rows)] for k in keys}
 
 
 def _batch_size(ds: Any) -> int:
