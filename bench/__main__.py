@@ -21,6 +21,7 @@ BENCHMARKS = [
     ("cached_vs_recompute", ["--repeats", "2"]),
     ("finetune_vs_tutorial", ["--repeats", "1"]),
     ("backbones", []),
+    ("folder_memory", []),
 ]
 
 

@@ -13,7 +13,7 @@ from bench.common import RESULTS
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 
 ORDER = ["folder_pipeline_vs_imagedatagenerator", "memory_resize", "cached_vs_recompute", "finetune_vs_tutorial",
-         "backbones"]
+         "backbones", "folder_memory"]
 
 TITLES = {
     "folder_pipeline_vs_imagedatagenerator": "1. Input pipeline: our folder pipeline versus `ImageDataGenerator`",
@@ -21,6 +21,7 @@ TITLES = {
     "cached_vs_recompute": "3. Feature extraction: cached features versus recompute every epoch",
     "finetune_vs_tutorial": "4. End to end: two-phase fine-tuning versus the official TensorFlow tutorial recipe",
     "backbones": "5. Backbones: the `tlhelpers.compare` table on real photos",
+    "folder_memory": "6. Bounded memory: the folder pipeline's image cache as a folder grows",
 }
 
 
@@ -119,8 +120,27 @@ def _backbones(r: dict) -> list[str]:
     return lines
 
 
+def _folder_memory(r: dict) -> list[str]:
+    labels = {"auto": "`cache=\"auto\"` (RAM up to 1 GiB, then disk; the default)", "memory": "in RAM (0.1 behaviour)",
+              "disk": "on disk", "none": "no cache (decode every epoch)"}
+    lines = ["| images | cache | peak RSS growth (MiB) | images/s, epoch 1 | images/s, epoch 2 |",
+             "|---|---|---|---|---|"]
+    for n, row in r["sizes"].items():
+        for key, m in row.items():
+            lines.append(f"| {int(n):,} | {labels[key]} | {m['growth_mib']:.0f} | {m['images_per_s'][0]:.0f} | "
+                         f"{m['images_per_s'][1]:.0f} |")
+    per = r.get("memory_cache_mib_per_image")
+    if per:
+        biggest = max(int(n) for n in r["sizes"])
+        lines += ["", f"The in-RAM cache grew by {per:.3f} MiB per image here; extrapolated linearly (an estimate) "
+                  f"it would need {per * biggest / 1024:.1f} GiB at {biggest:,} images, against the measured "
+                  f"{r['sizes'][str(biggest)]['auto']['growth_mib'] / 1024:.2f} GiB of `cache=\"auto\"`."]
+    return lines
+
+
 RENDER = {"folder_pipeline_vs_imagedatagenerator": _pipeline, "memory_resize": _memory,
-          "cached_vs_recompute": _cached, "finetune_vs_tutorial": _finetune, "backbones": _backbones}
+          "cached_vs_recompute": _cached, "finetune_vs_tutorial": _finetune, "backbones": _backbones,
+          "folder_memory": _folder_memory}
 
 
 def render(results_dir: Path = RESULTS) -> str:

@@ -130,7 +130,9 @@ print(scan_report.summary())
 # %% [markdown]
 # Real folders are messier than this one. `standins.make_messy_folder` writes a small folder with every awkward
 # case: truncated, corrupt and empty JPEGs, a text file named `.jpg`, RGBA, grayscale, CMYK, 16-bit, GIF, BMP,
-# a very large photo and a unicode file name. The scan says what each one is:
+# a very large photo, a unicode file name, a phone photo stored sideways (EXIF Orientation tag), an iPhone HEIC
+# file, a sub-folder inside a class, and what tools leave behind (`__MACOSX/` from a Mac zip,
+# `.ipynb_checkpoints/` from Jupyter, `.DS_Store`, `Thumbs.db`). The scan says what each one is:
 
 # %%
 messy_root = Path(tempfile.mkdtemp()) / "messy_photos"
@@ -139,8 +141,21 @@ messy_report = folders.scan(messy_root)
 print(messy_report.summary())
 
 # %% [markdown]
-# Usable files are used as they are. Converted files get an RGB copy **outside** your folder. Unusable files are
-# skipped and listed with the reason, so you can fix or remove them yourself; nothing is deleted.
+# Usable files are used as they are. Converted files get an RGB copy **outside** your folder (a sideways phone
+# photo is turned upright, as a photo viewer shows it). Unusable files are skipped and listed with the reason,
+# and the reason says what to do (a HEIC photo: `pip install 'tlhelpers[heic]'`, or export as JPEG). Tools'
+# droppings are never a class and never data, at any depth; a sub-folder inside a class folder counts for that
+# class and is listed, so a misplaced class is noticed. Nothing in your folder is changed or deleted.
+#
+# The scan also hashes every image, by its bytes and by what it shows (a perceptual hash), to find **duplicates**:
+# the same photo twice, or resized and recompressed. A duplicate in both the training and the test set is a photo
+# the model is tested on after training on it, and inflates the test accuracy; `folders.split_folder` keeps each
+# group of duplicates inside one split. A duplicate across two classes means one label is wrong:
+
+# %%
+for group in scan_report.duplicate_groups():
+    print(group.kind, "ACROSS CLASSES" if group.across_classes else "", [str(f.path.name) for f in group.files])
+print(len(scan_report.duplicate_groups()), "duplicate groups in", root)
 
 # %% [markdown]
 # ## Split into training, validation and test sets
@@ -271,6 +286,11 @@ for label, prob in evaluate.predict_image_file(reloaded, test_file, top_k=3):
 # reproducibly with `split-folders`, loaded the splits with `tf.data`, replaced `ImageDataGenerator` with
 # preprocessing layers, trained with a frozen base and then fine-tuned, evaluated per class, saved the model with
 # its class names and predicted a single file.
+#
+# The same recipe is one command, `tlh train my_photos/ --out my_model.keras`, or one call,
+# `recipes.train_folder(...)`: it runs the steps of this lesson, reports a held-out accuracy apart from the
+# validation images that chose the epoch, and survives interruption: killed or disconnected, run it again with
+# the same arguments and it continues from the last finished epoch.
 #
 # ## Exercises
 #

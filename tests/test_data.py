@@ -95,3 +95,25 @@ def test_load_tfds_in_smoke_mode_is_offline_and_sized(monkeypatch, tmp_path):
     assert image.shape == (32, 32, 3) and image.dtype == tf.uint8
     with pytest.raises(ValueError, match="validation_fraction"):
         datasets.load_tfds("cifar10", s, validation_fraction=1.5)
+
+
+def test_image_folder_cache_stays_in_memory_when_small_and_goes_to_disk_when_large(tmp_path, monkeypatch):
+    from tlhelpers import standins
+
+    root = standins.make_synthetic_folder(tmp_path / "f", per_class=6, size=32) / "train"
+    assert data.cache_location("auto", 1000, 96) == ""  # 27 MiB: memory
+    monkeypatch.setenv("TLH_RAM_CACHE_MB", "0.01")
+    where = data.cache_location("auto", 1000, 96, key="x")
+    assert where and "tlh_image_cache_" in where  # over the budget: a file on disk
+    assert data.cache_location("auto", 1000, 96, key="y") != where  # never shared between datasets
+    assert data.cache_location(None, 10, 8) is None
+    batches = {}
+    for cache in ("memory", tmp_path / "cachedir", None, "auto"):
+        ds, names = data.image_folder(root, image_size=24, batch_size=4, cache=cache)
+        next(iter(ds))  # a partial first pass must not spoil a disk cache
+        epochs = [np.concatenate([x.numpy() for x, _ in ds]) for _ in range(2)]
+        np.testing.assert_array_equal(epochs[0], epochs[1])
+        batches[str(cache)] = epochs[0]
+    assert list((tmp_path / "cachedir").iterdir())  # the disk cache was written there
+    for got in batches.values():
+        np.testing.assert_array_equal(got, batches["memory"])  # same pixels whatever the cache

@@ -301,3 +301,26 @@ def test_duplicates_are_found_and_never_straddle_a_split(tmp_path):
         assert len({where[(f.class_name, f.path.stem)] for f in g.files}) == 1, [str(f.path) for f in g.files]
     assert sum(sum(c.values()) for c in result.counts.values()) == len(report.files)  # nothing lost
     assert "duplicate images were moved" in result.summary()
+
+
+def test_a_big_scan_shows_progress_on_a_terminal_and_nothing_in_a_log(tmp_path, monkeypatch, capsys):
+    import io
+    import sys
+
+    from PIL import Image
+
+    for i in range(240):
+        folder = tmp_path / "big" / ("a" if i % 2 else "b")
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.random.default_rng(i).integers(0, 256, (8, 8, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+    folders.scan(tmp_path / "big")
+    assert "scanning" not in capsys.readouterr().out  # a log (pytest's capture is not a terminal): no bar
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stdout", terminal)
+    folders.scan(tmp_path / "big")
+    assert "scanning big" in terminal.getvalue() and "/240 " in terminal.getvalue()  # a live bar, cleared at the end

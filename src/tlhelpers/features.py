@@ -37,7 +37,7 @@ class FeatureSet(NamedTuple):
     seconds: float
 
 
-def progress_bar(total: int | None, desc: str, *, enabled: bool = True) -> Any:
+def progress_bar(total: int | None, desc: str, *, enabled: bool = True, unit: str = "batch") -> Any:
     """Return a tqdm progress bar that is live in notebooks and terminals and silent in logs.
 
     In a notebook (with ipywidgets) it is a widget, in a terminal a text bar;
@@ -49,6 +49,7 @@ def progress_bar(total: int | None, desc: str, *, enabled: bool = True) -> Any:
         total: Number of steps, or None when unknown.
         desc: Label in front of the bar.
         enabled: False disables it everywhere. Defaults to True.
+        unit: What one step is. Defaults to ``"batch"``.
 
     Returns:
         A ``tqdm`` object (use it as a context manager, call ``update``).
@@ -61,7 +62,7 @@ def progress_bar(total: int | None, desc: str, *, enabled: bool = True) -> Any:
     else:
         from tqdm import tqdm
     live = enabled and (in_notebook or sys.stdout.isatty())
-    return tqdm(total=total, desc=desc, unit="batch", disable=not live, file=sys.stdout, leave=False)
+    return tqdm(total=total, desc=desc, unit=unit, disable=not live, file=sys.stdout, leave=False)
 
 
 def extract_features(feature_model: keras.Model, ds: tf.data.Dataset, *, progress: bool = True,

@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tlhelpers import data
+from tlhelpers import data, features
 
 if TYPE_CHECKING:  # pragma: no cover
     import tensorflow as tf
@@ -433,7 +433,8 @@ def _near_pairs(hashes: list[int], max_distance: int) -> list[tuple[int, int]]:
     return sorted(pairs)
 
 
-def scan(root: str | os.PathLike, *, workers: int | None = None, strict: bool = True) -> ScanReport:
+def scan(root: str | os.PathLike, *, workers: int | None = None, strict: bool = True,
+         progress: bool = True) -> ScanReport:
     """Look at every file under a class-per-folder tree and classify it.
 
     Args:
@@ -442,6 +443,8 @@ def scan(root: str | os.PathLike, *, workers: int | None = None, strict: bool = 
         strict: Raise :class:`FolderError` for a tree that cannot be trained
             on (fewer than two classes, a class without usable images).
             Defaults to True.
+        progress: Show a progress bar for folders of 200 files or more (live
+            in notebooks and terminals, silent in logs). Defaults to True.
 
     Returns:
         A :class:`ScanReport`.
@@ -472,8 +475,13 @@ def scan(root: str | os.PathLike, *, workers: int | None = None, strict: bool = 
         raise FolderError(f"{root} has a single class folder ({class_dirs[0].name!r}); a classifier needs at least "
                           "two. Add a subfolder per class.")
     jobs = [(path, d.name) for d in class_dirs for path in _walk(d, ignored, nested, d.name)]
-    with concurrent.futures.ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 2) as pool:
-        verdicts = list(pool.map(lambda job: classify(*job), jobs))
+    verdicts: list[FileVerdict] = []
+    with concurrent.futures.ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 2) as pool, \
+            features.progress_bar(len(jobs), f"scanning {root.name}", unit="file",
+                                  enabled=progress and len(jobs) >= 200) as bar:
+        for verdict in pool.map(lambda job: classify(*job), jobs):
+            verdicts.append(verdict)
+            bar.update(1)
     report = ScanReport(root, [d.name for d in class_dirs], verdicts, ignored, nested)
     if loose:
         warnings.warn(f"{len(loose)} files directly in {root} (outside any class folder) are ignored, e.g. "
