@@ -87,13 +87,11 @@ def main() -> None:
         text = ", ".join(f"{k}: +{v['growth_mib']:.0f} MiB, {v['images_per_s'][0]:.0f} / {v['images_per_s'][1]:.0f} "
                          "img/s (epoch 1 / 2)" for k, v in row.items())
         print(f"{n} images: {text}", flush=True)
-    per_image = [r["memory"]["growth_mib"] / int(n) for n, r in rows.items() if "memory" in r]
     write("folder_memory", {
         "data": "generated 224 px JPEGs (smooth random content, about 10 KB each), two classes, in a temp folder",
         "settings": {"image_size": 224, "batch_size": 32, "epochs": 2, "ram_cache_mb": 1024, "repeats": 1,
                      "measure": "peak RSS growth in a fresh subprocess, sampled every 20 ms; images/s per epoch"},
         "sizes": rows,
-        "memory_cache_mib_per_image": max(per_image) if per_image else None,
     })
 
 

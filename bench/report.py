@@ -121,20 +121,29 @@ def _backbones(r: dict) -> list[str]:
 
 
 def _folder_memory(r: dict) -> list[str]:
-    labels = {"auto": "`cache=\"auto\"` (RAM up to 1 GiB, then disk; the default)", "memory": "in RAM (0.1 behaviour)",
-              "disk": "on disk", "none": "no cache (decode every epoch)"}
+    labels = {"auto": "`cache=\"auto\"` (RAM up to 1 GiB, then disk; the default)",
+              "memory": "always in RAM (`cache=\"memory\"`)", "disk": "on disk (`cache=\"disk\"`)",
+              "none": "no cache (decode every epoch)"}
     lines = ["| images | cache | peak RSS growth (MiB) | images/s, epoch 1 | images/s, epoch 2 |",
              "|---|---|---|---|---|"]
     for n, row in r["sizes"].items():
         for key, m in row.items():
             lines.append(f"| {int(n):,} | {labels[key]} | {m['growth_mib']:.0f} | {m['images_per_s'][0]:.0f} | "
                          f"{m['images_per_s'][1]:.0f} |")
-    per = r.get("memory_cache_mib_per_image")
-    if per:
-        biggest = max(int(n) for n in r["sizes"])
-        lines += ["", f"The in-RAM cache grew by {per:.3f} MiB per image here; extrapolated linearly (an estimate) "
-                  f"it would need {per * biggest / 1024:.1f} GiB at {biggest:,} images, against the measured "
-                  f"{r['sizes'][str(biggest)]['auto']['growth_mib'] / 1024:.2f} GiB of `cache=\"auto\"`."]
+    in_ram = sorted((int(n), row["memory"]["growth_mib"]) for n, row in r["sizes"].items() if "memory" in row)
+    biggest = max(int(n) for n in r["sizes"])
+    if len(in_ram) >= 2:
+        (n0, m0), (n1, m1) = in_ram[0], in_ram[-1]
+        slope = (m1 - m0) / (n1 - n0)
+        estimate = (m0 + slope * (biggest - n0)) / 1024
+        lines += ["", f"The in-RAM cache grew by {slope:.3f} MiB per extra image between {n0:,} and {n1:,} images "
+                  f"(a 224 px uint8 image is {224 * 224 * 3 / 2**20:.3f} MiB). Extrapolated linearly (an estimate, "
+                  f"not measured) it would need {estimate:.1f} GiB at {biggest:,} images; `cache=\"auto\"` measured "
+                  f"{r['sizes'][str(biggest)]['auto']['growth_mib'] / 1024:.2f} GiB there."]
+    extra = r.get("extra_repeats", {}).get("2000_auto_epoch1_images_per_s")
+    if extra:
+        lines += ["", "Epoch 1 (decoding) varies from run to run on this machine: two more runs of the 2,000-image "
+                  "`auto` row gave " + " and ".join(f"{v:,.0f}" for v in extra) + " images/s in epoch 1."]
     return lines
 
 

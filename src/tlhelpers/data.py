@@ -219,7 +219,10 @@ def image_folder(
         directory: Folder with one subfolder per class.
         image_size: Side length images are resized to (while decoding, per image).
         batch_size: Batch size.
-        shuffle: Shuffle the file order (each epoch). Defaults to False.
+        shuffle: Shuffle: the file order once (seeded), then each epoch
+            through a buffer of at most ``TLH_SHUFFLE_MB`` (default 256 MiB:
+            all images up to 1,780 at 224 px), so memory stays bounded.
+            Defaults to False.
         seed: Shuffle seed. Defaults to 42.
         limit_per_class: Keep only the first N files (sorted by name) of each
             class. Defaults to None (all).
@@ -268,12 +271,19 @@ def image_folder(
         image = tf.image.resize(tf.cast(image, tf.float32), (image_size, image_size))
         return tf.cast(tf.round(tf.clip_by_value(image, 0.0, 255.0)), tf.uint8), label  # cached as uint8: 4x less
 
+    if shuffle:  # mix the classes once in the file order, so a bounded shuffle buffer below is enough
+        import numpy as np
+
+        order = np.random.default_rng(seed).permutation(len(paths))
+        paths, labels = [paths[i] for i in order], [labels[i] for i in order]
+    where = cache_location(cache, len(paths), image_size, key="\n".join(paths) + f"\n{image_size}")
     ds = tf.data.Dataset.from_tensor_slices((paths, tf.constant(labels, tf.int64)))
     ds = ds.map(_load, num_parallel_calls=tf.data.AUTOTUNE)
-    where = cache_location(cache, len(paths), image_size, key="\n".join(paths) + f"\n{image_size}")
     if where is not None:
         ds = ds.cache(where)
     if shuffle:
-        ds = ds.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
+        budget = float(os.environ.get("TLH_SHUFFLE_MB", "256")) * 2**20
+        buffer = max(1, min(len(paths), int(budget // dataset_bytes(1, image_size, dtype_bytes=1))))
+        ds = ds.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size).map(lambda x, y: (tf.cast(x, tf.float32), y), num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE), class_names
