@@ -15,6 +15,21 @@ and batches a model can train on:
 
 Every file present is either in the split or reported as skipped, with its
 path and reason; nothing is deleted or modified in your folder.
+
+What counts as what:
+
+* A class is a folder directly inside the root. Tools' droppings are never a
+  class and never data, at any depth: hidden names (``.git``,
+  ``.ipynb_checkpoints``, ``.DS_Store``, ``._photo.jpg``), ``__MACOSX``,
+  ``__pycache__``, ``Thumbs.db``... (:func:`tlhelpers.data.ignored_reason`);
+  the report lists each as ignored, with why.
+* A sub-folder inside a class folder is part of that class (``cats/2019/*.jpg``
+  are cats); the report lists such sub-folders, so a misplaced class is noticed.
+* A photo stored sideways with an EXIF Orientation tag is converted to an
+  upright copy; HEIC (with the ``heic`` extra), RAW and video files get a
+  reason saying what to do.
+* Duplicates (same bytes, or the same picture by perceptual hash) are
+  reported, and a split keeps each group in one split.
 """
 
 from __future__ import annotations
