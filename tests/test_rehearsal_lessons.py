@@ -84,7 +84,7 @@ def test_tlh_train_full_defaults(shape, rehearsal_env, small_folder, tmp_path):
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert f"REHEARSAL {shape}" in result.stdout
     report = json.loads(out.with_suffix(".report.json").read_text())
-    assert report["backbone"] == "MobileNetV2" and report["image_size"] == 224  # tlh train's full defaults
+    assert report["settings"]["backbone"] == "MobileNetV2" and report["settings"]["image_size"] == 224  # full defaults
 
 
 @pytest.mark.parametrize("shape", ["2gpu"])
