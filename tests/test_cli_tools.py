@@ -54,9 +54,9 @@ def test_train_then_predict_round_trip_small(tmp_path, monkeypatch, capsys):
     # validation/ (10 per class) is halved: one half chooses epochs, the other is held out and reported apart
     assert report["val_images"] == 10 and report["test_images"] == 10
     assert 0.0 <= report["test_accuracy"] <= 1.0
-    out = capsys.readouterr().out  # pytest's capture is not a terminal, like a CI log
-    assert "held-out accuracy" in out and "also chose the epoch" in out
-    assert "\r" not in out  # no carriage-return progress fragments in a log
+    captured = capsys.readouterr()  # pytest's capture is not a terminal, like a CI log
+    assert "held-out accuracy" in captured.out and "also chose the epoch" in captured.out
+    assert "\r" not in captured.out + captured.err  # no carriage-return progress fragments (split-folders' bar)
     bad = tmp_path / "bad.jpg"
     bad.write_text("not an image")
     good = sorted((root / "validation" / "dogs").iterdir())[0]

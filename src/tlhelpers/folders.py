@@ -712,7 +712,10 @@ def split_folder(
     Returns:
         A :class:`SplitResult`.
     """
+    import sys
+
     import splitfolders
+    import splitfolders.split as splitfolders_split
 
     root, out = Path(root).expanduser(), Path(output).expanduser()
     _safe_output(root, out)
@@ -727,12 +730,19 @@ def split_folder(
         if sum(fixed_t) >= smallest:
             raise FolderError(f"fixed={fixed_t} asks for {sum(fixed_t)} images per class outside train, but the "
                               f"smallest class has only {smallest} images. Use smaller numbers or a ratio.")
-        splitfolders.fixed(str(clean), output=str(split_dir), seed=seed, fixed=fixed_t, oversample=False,
-                           move=False)
-    else:
-        if ratio is None or len(ratio) not in (2, 3) or abs(sum(ratio) - 1.0) > 1e-6:
-            raise ValueError(f"ratio must be (train, val) or (train, val, test) summing to 1, got {ratio}.")
-        splitfolders.ratio(str(clean), output=str(split_dir), seed=seed, ratio=tuple(ratio), move=False)
+    # split-folders draws a tqdm bar on stderr: live on a terminal, carriage-return soup in a log, so off there
+    bar_before = splitfolders_split.use_tqdm
+    splitfolders_split.use_tqdm = bar_before and sys.stderr.isatty()
+    try:
+        if fixed is not None:
+            splitfolders.fixed(str(clean), output=str(split_dir), seed=seed, fixed=fixed_t, oversample=False,
+                               move=False)
+        else:
+            if ratio is None or len(ratio) not in (2, 3) or abs(sum(ratio) - 1.0) > 1e-6:
+                raise ValueError(f"ratio must be (train, val) or (train, val, test) summing to 1, got {ratio}.")
+            splitfolders.ratio(str(clean), output=str(split_dir), seed=seed, ratio=tuple(ratio), move=False)
+    finally:
+        splitfolders_split.use_tqdm = bar_before
     moved = _keep_duplicates_together(report, split_dir, duplicate_distance)
     (out / _SPLIT_MARKER).write_text(f"written by tlhelpers.folders from {root}\n", encoding="utf-8")
     counts = {split.name: {c.name: sum(1 for _ in c.iterdir()) for c in _class_dirs(split)}
