@@ -219,7 +219,13 @@ plt.show()
 #
 # The model is lesson 03's: augmentation, the backbone's preprocessing inside the model, a frozen MobileNetV2,
 # a new head. `training.fit_two_phase` trains the head on features computed once, then unfreezes the top of the
-# base (BatchNorm stays frozen) and fine-tunes at a low learning rate:
+# base (BatchNorm stays frozen) and fine-tunes at a low learning rate.
+#
+# Mind what the augmentation does when: features computed once are computed on the **un-augmented** photos
+# (augmentation layers are inactive outside training), so in phase 1 the head never sees an augmented image;
+# augmentation acts in phase 2, where every epoch runs the whole model on freshly augmented batches. To augment
+# phase 1 too, cache several augmented passes: `features.extract_features(..., augmentation=augmentation,
+# passes=K)`, or train with `cache_features=False` (slower: the frozen base runs every epoch).
 
 # %%
 with strategy.scope():
@@ -260,7 +266,11 @@ else:
 # ## Save the model with its class names, and reload it
 #
 # A model predicts numbers; the names belong with it. `models.with_class_names` adds a pass-through layer that
-# stores them, so one `.keras` file holds everything needed to predict:
+# stores them, so one `.keras` file holds the weights, the preprocessing and the class names. It also holds the
+# names of the course's own layers (`tlhelpers>Preprocess`, `tlhelpers>RandomAffine`, `tlhelpers>ClassNames`):
+# to open the file in another Python process, `import tlhelpers.layers` first (or call `models.load_model`, which
+# does); a process without `tlhelpers` cannot rebuild those layers. `model.export(...)` writes a SavedModel that
+# needs neither Keras nor `tlhelpers` to serve.
 
 # %%
 model_path = work_dir / "my_classifier.keras"
