@@ -34,8 +34,11 @@
 # - plot the joined learning curves, evaluate, save the model and reload it.
 #
 # **Data:** `cats_and_dogs_filtered`, 2,000 training and 1,000 validation photos of cats and dogs (68 MB).
-# Full mode uses VGG16 at 160 px, as in the well-known cats-vs-dogs article (which reports about 95 %
-# validation accuracy with the base frozen and 97 % after fine-tuning: their numbers). Smoke mode uses
+# Full mode uses VGG16, the network of the well-known cats-vs-dogs article (which reports about 95 %
+# validation accuracy with the base frozen and 97 % after fine-tuning: their numbers), at 160 px, the size of
+# the classic backbone-comparison article (the VGG16 article's 4 x 4 x 512 feature map implies 150 px input).
+# VGG16 has no BatchNormalization layer: the BatchNorm section below matters for the networks that have them
+# (MobileNet, ResNet, EfficientNet...), which smoke mode uses. Smoke mode uses
 # MobileNetV2 (alpha 0.35) with real ImageNet weights from the offline assets on 60 images per class.
 #
 # **Runtime:** smoke mode about a minute on 2 CPU cores. Full mode on a Colab T4 has not been timed yet.
@@ -219,7 +222,8 @@ report.log_metric("probe_accuracy_preprocessed_twice", double_scaling[2])
 
 # %% [markdown]
 # With MobileNetV2's `[-1, 1]` scaling applied twice, every pixel lands between -1.008 and -0.992: the
-# photos become nearly uniform grey and the features carry little information. VGG16's "caffe"
+# photos become nearly uniform black (values near -1 are the darkest the network knows) and the features carry
+# little information. VGG16's "caffe"
 # preprocessing applied twice shifts every colour channel by the ImageNet mean again. Networks that rescale
 # inside (EfficientNet) have mode `none` in the registry, so "twice" is the same as "once" for them; their
 # trap is the division by 255 shown above.

@@ -191,7 +191,9 @@ plt.show()
 # ## Replace `ImageDataGenerator` with preprocessing layers
 #
 # The classic articles use `ImageDataGenerator(rescale=1/255, rotation_range=..., zoom_range=...,
-# horizontal_flip=True).flow_from_directory(...)`. Keras 3 removed it from its public API. Each argument has a
+# horizontal_flip=True).flow_from_directory(...)`. Keras 3's own API has no `ImageDataGenerator`
+# (`keras.preprocessing.image` lacks it); `tf.keras.preprocessing.image.ImageDataGenerator` still imports on
+# TensorFlow 2.21, as a deprecated legacy class, and `tf_keras` keeps the original. Each argument has a
 # layer now, and the layers run inside the model (on the GPU, only while training):
 #
 # | `ImageDataGenerator` argument | Keras 3 layer |

@@ -58,3 +58,37 @@ def test_plot_image_grid_marks_wrong_predictions_red():
     plt.close(fig)
     with pytest.raises(ValueError, match="No images"):
         plots.plot_image_grid(images[:0], [], ["cat"])
+
+
+def test_human_numbers():
+    assert plots.human(0.7166, "percent") == "71.7 %"
+    assert plots.human(413_000) == "413 k" and plots.human(25_600_000) == "25.6 M" and plots.human(1640) == "1,640"
+    assert plots.human(8.321, "decimal") == "8.32" and plots.human(float("nan")) == "n/a"
+
+
+def test_comparison_charts_read_like_figures_in_a_paper():
+    import pandas as pd
+
+    table = pd.DataFrame({"name": ["MobileNetV2", "SqueezeNet", "scratch"], "status": ["ok"] * 3,
+                          "val_accuracy": [0.717, 0.683, 0.5], "throughput_img_s": [1640.0, 2890.0, 12100.0],
+                          "params_total": [413_000, 722_000, 3_200_000], "saved_mb": [1.9, 2.9, 12.3]})
+    fig = plots.plot_comparison_bars(table)
+    fig.canvas.draw()
+    texts = [t.get_text() for ax in fig.axes for t in ax.texts]
+    ticks = [t.get_text() for ax in fig.axes for t in ax.get_xticklabels()]
+    assert " 71.7 %" in texts and " 413 k" in texts and " 1,640" in texts
+    assert not [s for s in texts + ticks if "e+" in s or "e-0" in s]  # no scientific notation
+    assert fig.axes[1].get_title() == "throughput (images/s)"
+    plt.close(fig)
+    fig, ax = plots.plot_accuracy_vs_speed(table)
+    fig.canvas.draw()
+    labels = [t.get_text() for t in ax.get_xticklabels() + ax.get_yticklabels() if t.get_text()]
+    assert labels and not [s for s in labels if "times" in s or "^" in s or "e+" in s]
+    assert ax.get_xlabel() == "throughput (images/s), log scale" and "%" in labels[-1]
+    plt.close(fig)
+
+
+def test_learning_curve_legend_stays_off_the_curves():
+    fig, axes = plots.plot_history({"a": {"accuracy": [0.1, 0.2], "val_accuracy": [0.1, 0.3]}})
+    assert all(ax.get_legend() is None for ax in axes) and len(fig.legends) == 1
+    plt.close(fig)

@@ -21,6 +21,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "color_for",
+    "METRIC_LABELS",
+    "human",
     "plot_history",
     "plot_confusion_matrix",
     "plot_image_grid",
@@ -48,6 +50,46 @@ def color_for(name: str) -> str:
     if name not in _COLORS:
         _COLORS[name] = _PALETTE[len(_COLORS) % len(_PALETTE)]
     return _COLORS[name]
+
+
+#: How the comparison columns read on a chart: (axis label with unit, kind of number).
+METRIC_LABELS = {
+    "val_accuracy": ("validation accuracy", "percent"), "test_accuracy": ("test accuracy", "percent"),
+    "val_accuracy_before": ("accuracy before training", "percent"),
+    "throughput_img_s": ("throughput (images/s)", "count"), "params_total": ("parameters", "count"),
+    "params_trainable": ("trainable parameters", "count"), "saved_mb": ("saved size (MB)", "decimal"),
+    "latency_ms": ("latency, one image (ms)", "decimal"), "seconds_per_epoch": ("seconds per epoch", "decimal"),
+    "peak_rss_mb": ("peak memory growth (MB)", "count"),
+}
+
+
+def human(value: float, kind: str = "count") -> str:
+    """Write a number as a person would in a figure: ``71.7 %``, ``413 k``, ``25.6 M``, ``1,640``, ``8.3``.
+
+    Args:
+        value: The number.
+        kind: ``"percent"`` (a fraction 0..1), ``"count"`` (k / M above 10,000, thousands separators
+            below) or ``"decimal"`` (three significant digits).
+
+    Returns:
+        The text.
+    """
+    import math
+
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    if kind == "percent":
+        return f"{value * 100:.1f} %"
+    if kind == "count":
+        size = abs(value)
+        if size >= 1e9:
+            return f"{value / 1e9:.3g} G"
+        if size >= 1e6:
+            return f"{value / 1e6:.3g} M"
+        if size >= 1e4:
+            return f"{value / 1e3:.3g} k"
+        return f"{value:,.0f}" if size >= 10 else f"{value:.3g}"
+    return f"{value:,.3g}" if abs(value) < 1000 else f"{value:,.0f}"
 
 
 def plot_history(
@@ -100,8 +142,12 @@ def plot_history(
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("epoch")
         ax.set_title(metric)
-        ax.legend(fontsize="small")
-    fig.tight_layout()
+    handles, labels = axes[0].get_legend_handles_labels()
+    if handles:  # one legend for the figure, below the panels: never over the curves
+        fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 4), fontsize="small", frameon=False)
+        fig.tight_layout(rect=(0, 0.06 + 0.05 * ((len(labels) - 1) // 4), 1, 1))
+    else:
+        fig.tight_layout()
     return fig, axes
 
 
@@ -266,6 +312,7 @@ def plot_comparison_bars(
         The figure.
     """
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
 
     ok = table[table["status"] == "ok"] if "status" in table else table
     if axes is None:
@@ -275,11 +322,15 @@ def plot_comparison_bars(
     names = list(ok["name"])
     for ax, metric in zip(axes, metrics, strict=True):
         values = list(ok[metric])
+        label, kind = METRIC_LABELS.get(metric, (metric.replace("_", " "), "decimal"))
         ax.barh(names, values, color=[color_for(n) for n in names])
-        ax.set_title(metric.replace("_", " "))
+        ax.set_title(label)
         ax.invert_yaxis()
+        ax.set_xlim(0, max(values) * 1.3 if values and max(values) > 0 else 1)  # room for the labels
+        ax.xaxis.set_major_locator(MaxNLocator(4))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos, k=kind: human(v, k)))
         for i, v in enumerate(values):
-            ax.text(v, i, f" {v:.3g}", va="center", fontsize=8)
+            ax.text(v, i, f" {human(v, kind)}", va="center", fontsize=8)
         if ax is not axes[0]:
             ax.set_yticklabels([])
     fig.tight_layout()
@@ -301,6 +352,7 @@ def plot_accuracy_vs_speed(
         ``(figure, axes)``.
     """
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     ok = table[table["status"] == "ok"] if "status" in table else table
     if ax is None:
@@ -314,9 +366,15 @@ def plot_accuracy_vs_speed(
     if len(edge) > 1:
         ax.plot(edge[x], edge[y], "--", color="gray", zorder=2, label="Pareto front")
         ax.legend(loc="lower left")
+    x_label, x_kind = METRIC_LABELS.get(x, (x.replace("_", " "), "decimal"))
+    y_label, y_kind = METRIC_LABELS.get(y, (y.replace("_", " "), "decimal"))
     ax.set_xscale("log")
-    ax.set_xlabel(x.replace("_", " ") + " (log scale)")
-    ax.set_ylabel(y.replace("_", " "))
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: human(v, x_kind)))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: human(v, y_kind)))
+    ax.set_xlabel(x_label + ", log scale")
+    ax.set_ylabel(y_label)
     ax.grid(alpha=0.3)
     return fig, ax
 
