@@ -92,9 +92,10 @@ from pathlib import Path
 
 import keras
 import matplotlib.pyplot as plt
+import numpy as np
 import tensorflow as tf
 
-from tlhelpers import config, datasets, evaluate, folders, models, plots, report, standins, training
+from tlhelpers import config, datasets, evaluate, features, folders, models, plots, report, standins, training
 
 print("TensorFlow", tf.__version__, "| Keras", keras.__version__)
 strategy = training.setup_accelerator()
@@ -164,8 +165,24 @@ print(len(scan_report.duplicate_groups()), "duplicate groups in", root)
 # makes the split repeatable; running it again replaces the previous split instead of mixing files into it.
 # Use `ratio=(train, val, test)` fractions, or `fixed=(val, test)` images per class:
 
+# %% [markdown]
+# Underneath is one call of the `split-folders` package, which the classic articles make on the raw folder. Here
+# it runs on a clean copy (only trainable images, RGB), so no broken file can land in a split:
+
 # %%
+import splitfolders  # noqa: E402 - shown where it is used
+
 work_dir = Path(tempfile.mkdtemp())  # outside your folder; use a lasting place for real projects
+clean_dir = folders.write_clean_tree(scan_report, work_dir / "clean")
+splitfolders.ratio(str(clean_dir), output=str(work_dir / "by_hand"), seed=42, ratio=cfg.get("ratio"))
+print({s.name: sum(1 for _ in s.rglob("*.*")) for s in sorted((work_dir / "by_hand").iterdir())})
+
+# %% [markdown]
+# `folders.split_folder` does the same and more: it keeps each group of duplicates inside one split, refuses an
+# output folder inside yours, replaces its own previous output instead of mixing files into it, and checks that
+# no image went missing:
+
+# %%
 split = folders.split_folder(root, work_dir / "my_photos_split", ratio=cfg.get("ratio"), seed=42,
                              report=scan_report)
 print(split.output)
@@ -220,26 +237,66 @@ plt.show()
 # ## Train a transfer model: frozen base, then fine-tuning
 #
 # The model is lesson 03's: augmentation, the backbone's preprocessing inside the model, a frozen MobileNetV2,
-# a new head. `training.fit_two_phase` trains the head on features computed once, then unfreezes the top of the
-# base (BatchNorm stays frozen) and fine-tunes at a low learning rate.
-#
-# Mind what the augmentation does when: features computed once are computed on the **un-augmented** photos
-# (augmentation layers are inactive outside training), so in phase 1 the head never sees an augmented image;
-# augmentation acts in phase 2, where every epoch runs the whole model on freshly augmented batches. To augment
-# phase 1 too, cache several augmented passes: `features.extract_features(..., augmentation=augmentation,
-# passes=K)`, or train with `cache_features=False` (slower: the frozen base runs every epoch).
+# a new head:
 
 # %%
 with strategy.scope():
     tm = models.build_transfer_model(BACKBONE, len(class_names), image_size=cfg.image_size, alpha=ALPHA,
                                      augmentation=augmentation)
 print(models.trainable_summary(tm.model))
-result = training.fit_two_phase(tm, train_ds, val_ds, head_epochs=cfg.epochs, fine_tune_epochs=cfg.fine_tune_epochs,
-                                unfreeze_from=cfg.get("unfreeze_from"), head_lr=cfg.get("head_lr"),
-                                fine_tune_lr=cfg.get("fine_tune_lr"))
-print("seconds per phase:", result.seconds)
-fig, axes = plots.plot_history({BACKBONE: result.history}, fine_tune_at=result.fine_tune_at)
+
+# %% [markdown]
+# **Phase 1: the head alone.** The base is frozen, so its output for a photo never changes: compute the features
+# once and train the head on them (seconds instead of minutes). Mind what the augmentation does when: features
+# computed once are computed on the **un-augmented** photos (augmentation layers are inactive outside
+# training), so in phase 1 the head never sees an augmented image; augmentation acts in phase 2, where every
+# epoch runs the whole model on freshly augmented batches. (To augment phase 1 too, cache several augmented
+# passes: `features.extract_features(..., augmentation=augmentation, passes=K)`.)
+#
+# A folder with more photos of one class than another teaches the model to favour that class. `class_weight`
+# makes each class count the same in the loss: a photo of a class with half as many photos weighs twice as much.
+
+# %%
+train_f = features.extract_features(tm.features, train_ds, desc="train features")
+val_f = features.extract_features(tm.features, val_ds, desc="validation features")
+counts = np.bincount(train_f.labels, minlength=len(class_names))
+class_weight = {i: len(train_f.labels) / (len(class_names) * max(int(n), 1)) for i, n in enumerate(counts)}
+print("photos per class:", dict(zip(class_names, counts.tolist(), strict=True)))
+print("class weights:", {class_names[i]: round(w, 2) for i, w in class_weight.items()})
+with strategy.scope():
+    tm.head.compile(keras.optimizers.Adam(cfg.get("head_lr")), "sparse_categorical_crossentropy",
+                    metrics=["accuracy"])
+head_history = tm.head.fit(train_f.features, train_f.labels, validation_data=(val_f.features, val_f.labels),
+                           epochs=cfg.epochs, batch_size=batch_size, class_weight=class_weight, verbose=2)
+
+# %% [markdown]
+# **Phase 2: fine-tune the top of the base.** Unfreeze the base, re-freeze the layers below `UNFREEZE_FROM`, keep
+# every BatchNormalization layer frozen (in Keras 3, `trainable=False` is what keeps its ImageNet statistics),
+# then **compile again** (Keras reads `trainable` at compile time) with a learning rate 100 times lower, and
+# continue the epoch count where phase 1 stopped (`initial_epoch`) so the curves join:
+
+# %%
+UNFREEZE_FROM = cfg.get("unfreeze_from")
+tm.base.trainable = True
+for layer in tm.base.layers[:UNFREEZE_FROM]:
+    layer.trainable = False
+for layer in tm.base.layers:
+    if isinstance(layer, keras.layers.BatchNormalization):
+        layer.trainable = False
+print(models.trainable_summary(tm.model))
+with strategy.scope():
+    tm.model.compile(keras.optimizers.Adam(cfg.get("fine_tune_lr")), "sparse_categorical_crossentropy",
+                     metrics=["accuracy"])
+ft_history = tm.model.fit(train_ds, validation_data=val_ds, epochs=cfg.epochs + cfg.fine_tune_epochs,
+                          initial_epoch=cfg.epochs, class_weight=class_weight, verbose=2)
+history = training.merge_histories(head_history, ft_history)
+fig, axes = plots.plot_history({BACKBONE: history}, fine_tune_at=cfg.epochs)
 plt.show()
+
+# %% [markdown]
+# `training.fit_two_phase(tm, train_ds, val_ds, ...)` packages these two cells (with early stopping, a cosine
+# learning-rate decay, and a fallback to the phase-1 weights when fine-tuning does not help); lessons 03 and 04
+# use it.
 
 # %% [markdown]
 # ## Evaluate on the test set
@@ -252,6 +309,10 @@ preds = evaluate.predict_dataset(tm.model, test_ds, keep_images=256)
 print(f"test accuracy: {preds.accuracy:.3f} on {len(preds.labels)} photos")
 report.log_metric("test_accuracy", preds.accuracy)
 cm = evaluate.confusion_matrix(preds.labels, preds.predicted, len(class_names))
+recall = np.diag(cm) / np.maximum(cm.sum(axis=1), 1)  # of the photos of a class, how many were found
+precision = np.diag(cm) / np.maximum(cm.sum(axis=0), 1)  # of the photos called a class, how many were it
+for name, p, r in zip(class_names, precision, recall, strict=True):
+    print(f"{name:>20s}: precision {p:.1%}, recall {r:.1%}")
 fig, axes = plt.subplots(1, 2, figsize=(11, 4))
 plots.plot_confusion_matrix(cm, class_names, ax=axes[0])
 plots.plot_per_class_accuracy(evaluate.per_class_accuracy(cm), class_names, ax=axes[1])
