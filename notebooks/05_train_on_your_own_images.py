@@ -288,7 +288,8 @@ with strategy.scope():
     tm.model.compile(keras.optimizers.Adam(cfg.get("fine_tune_lr")), "sparse_categorical_crossentropy",
                      metrics=["accuracy"])
 ft_history = tm.model.fit(train_ds, validation_data=val_ds, epochs=cfg.epochs + cfg.fine_tune_epochs,
-                          initial_epoch=cfg.epochs, class_weight=class_weight, verbose=2)
+                          initial_epoch=cfg.epochs, class_weight=class_weight, verbose=2,
+                          shuffle=False)  # the tf.data pipeline shuffles itself every epoch
 history = training.merge_histories(head_history, ft_history)
 fig, axes = plots.plot_history({BACKBONE: history}, fine_tune_at=cfg.epochs)
 plt.show()
