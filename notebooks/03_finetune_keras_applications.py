@@ -231,17 +231,45 @@ report.log_metric("probe_accuracy_preprocessed_twice", double_scaling[2])
 # %% [markdown]
 # ## Build the model with a frozen base
 #
-# `models.build_transfer_model` stacks: raw images, augmentation (training only), `Preprocess`, the
-# backbone called with `training=False`, global average pooling, and a new head (dropout + dense softmax):
+# Assemble it by hand once:
+#
+# - `include_top=False` drops the network's 1000-class ImageNet classifier and keeps the convolutional
+#   features (`include_top=True`, used above, keeps the classifier; `keras.Model(full.input,
+#   full.layers[-3].output)` is the other way to cut one off);
+# - `base.trainable = False` freezes every weight of the backbone: only the new head will learn;
+# - `layers.Preprocess` applies the backbone's own `preprocess_input`, inside the model, exactly once;
+# - `base(x, training=False)` runs the backbone in inference mode (BatchNorm uses its ImageNet statistics,
+#   dropout is off). `trainable` (do the weights change?) and `training` (which mode does a layer run in?) are
+#   different switches; in Keras 3 the second does not protect BatchNorm once the base is trainable, which is
+#   why the fine-tuning section sets `trainable=False` on every BatchNormalization layer.
+#
+# `backbones.resolve_weights` finds the ImageNet weight file (in the course cache, the offline assets, or by
+# download; in smoke mode random weights when none is there, with a warning):
 
 # %%
-with strategy.scope():
-    tm = models.build_transfer_model(BACKBONE, len(class_names), image_size=cfg.image_size, alpha=ALPHA,
-                                     augmentation=models.build_augmentation(seed=42))
-    tm.base.trainable = False  # freeze the whole backbone (the builder did it already; this is the idea)
-model, base = tm.model, tm.base
+spec = backbones.get(BACKBONE)  # the registry entry: keras.applications constructor, preprocessing mode, size
+weights = backbones.resolve_weights(spec, alpha=ALPHA or 1.0, image_size=cfg.image_size)
+width = {"alpha": ALPHA} if ALPHA else {}
+with strategy.scope():  # build (and later compile) where the model lives: on two GPUs anything else fails
+    base = getattr(keras.applications, spec.constructor)(
+        include_top=False, weights=weights, input_shape=(cfg.image_size, cfg.image_size, 3), **dict(spec.kwargs), **width)
+    base.trainable = False
+    inputs = keras.Input((cfg.image_size, cfg.image_size, 3), name="image")  # raw 0..255 pixels
+    x = models.build_augmentation(seed=42)(inputs)  # random flips, rotations, zooms: active only in training
+    x = layers.Preprocess(spec.preprocess, name="preprocess")(x)
+    x = base(x, training=False)
+    x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
+    x = keras.layers.Dropout(0.2, name="head_dropout")(x)
+    outputs = keras.layers.Dense(len(class_names), activation="softmax", dtype="float32", name="head_dense")(x)
+    model = keras.Model(inputs, outputs, name=f"{spec.name.lower()}_transfer")
 model.summary(line_length=100)
 print(models.trainable_summary(model))
+bn_layers = sum(isinstance(layer, keras.layers.BatchNormalization) for layer in base.layers)
+print(f"{spec.name} has {len(base.layers)} layers, {bn_layers} of them BatchNormalization")
+
+# %% [markdown]
+# `models.build_transfer_model(BACKBONE, num_classes, ...)` builds exactly this (and also returns a
+# features-only model sharing the layers, for caching features); Part 2 and the later lessons use it.
 
 # %% [markdown]
 # ## Evaluate before training
@@ -268,6 +296,12 @@ report.log_metric("frozen_val_accuracy", history_head.history["val_accuracy"][-1
 
 # %% [markdown]
 # ## Unfreeze the top of the base, keeping BatchNorm frozen
+#
+# Why in this order: the first layers of a network trained on ImageNet detect edges, colours and textures,
+# useful for any photo; the last ones combine them into ImageNet's own categories. So fine-tune only the top, and
+# only after the head has learned: a random head sends large, random gradients into the base and would wreck
+# the pretrained features before it learns anything. Feature extraction first, then fine-tuning, with a low
+# learning rate.
 #
 # Unfreeze the base, re-freeze the layers below `UNFREEZE_FROM`, and keep **every** BatchNormalization layer
 # frozen. In Keras 3 a frozen BN layer runs in inference mode and keeps its ImageNet statistics;

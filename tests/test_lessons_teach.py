@@ -19,7 +19,8 @@ REFREEZE_BN = r"isinstance\(layer, keras\.layers\.BatchNormalization\):\s*\n\s*l
 
 @pytest.mark.parametrize(("lesson", "patterns"), [
     ("01", [r"keras\.(Sequential|Model)\(", r"\.compile\(", r"\.fit\("]),
-    ("03", [r"\.trainable = False", r"\.trainable = True", REFREEZE_BN]),
+    ("03", [r"include_top=False", r"base\.trainable = False", r"training=False", r"keras\.Model\(",
+            r"\.trainable = True", REFREEZE_BN, r"initial_epoch="]),
     ("05", [r"\.trainable = False", r"\.trainable = True", REFREEZE_BN, r"class_weight=class_weight",
             r"initial_epoch=", r"splitfolders\.ratio\("]),
 ])
