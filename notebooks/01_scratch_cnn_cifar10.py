@@ -95,13 +95,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 import tensorflow as tf
 
-from tlhelpers import config, data, datasets, evaluate, plots, report, training
+from tlhelpers import config, data, datasets, evaluate, plots, realfiles, report, training
 
+print(realfiles.prepare(1))  # real files (cached, or downloaded once), or generated: then meaningless
 print("TensorFlow", tf.__version__, "| Keras", keras.__version__)
 strategy = training.setup_accelerator()  # GPU/TPU strategy and mixed precision where the hardware has them
 training.set_seed(42)
 cfg = config.settings(1)
-print(config.describe_mode(1))
 
 # %% [markdown]
 # ## Load CIFAR-10

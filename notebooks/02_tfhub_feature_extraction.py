@@ -101,14 +101,27 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_hub as hub
 
-from tlhelpers import config, data, datasets, evaluate, features, layers, models, plots, report, tfhub, training
+from tlhelpers import (
+    config,
+    data,
+    datasets,
+    evaluate,
+    features,
+    layers,
+    models,
+    plots,
+    realfiles,
+    report,
+    tfhub,
+    training,
+)
 
+print(realfiles.prepare(2))  # real files (cached, or downloaded once), or generated: then meaningless
 print("TensorFlow", tf.__version__, "| Keras", keras.__version__, "| TF-Hub", hub.__version__)
 strategy = training.setup_accelerator()
 training.set_seed(42)
 cfg = config.settings(2)
 HANDLE = cfg.get("handle")
-print(config.describe_mode(2))
 print("TF-Hub model:", tfhub.get(HANDLE))
 print("TF-Hub cache:", tfhub.cache_dir())
 

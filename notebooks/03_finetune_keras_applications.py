@@ -103,14 +103,27 @@ import matplotlib.pyplot as plt
 import numpy as np
 import tensorflow as tf
 
-from tlhelpers import backbones, config, data, datasets, evaluate, features, layers, models, plots, report, training
+from tlhelpers import (
+    backbones,
+    config,
+    data,
+    datasets,
+    evaluate,
+    features,
+    layers,
+    models,
+    plots,
+    realfiles,
+    report,
+    training,
+)
 
+print(realfiles.prepare(3))  # real files (cached, or downloaded once), or generated: then meaningless
 print("TensorFlow", tf.__version__, "| Keras", keras.__version__)
 strategy = training.setup_accelerator()
 training.set_seed(42)
 cfg = config.settings(3)
 BACKBONE, ALPHA, UNFREEZE_FROM = cfg.get("backbone"), cfg.get("alpha"), cfg.get("unfreeze_from")
-print(config.describe_mode(3))
 print("backbone:", BACKBONE, "| alpha:", ALPHA, "| fine-tune from layer:", UNFREEZE_FROM)
 
 # %% [markdown]

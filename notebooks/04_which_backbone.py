@@ -98,14 +98,26 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import tensorflow as tf
 
-from tlhelpers import backbones, compare, config, data, datasets, models, plots, report, squeezenet, training
+from tlhelpers import (
+    backbones,
+    compare,
+    config,
+    data,
+    datasets,
+    models,
+    plots,
+    realfiles,
+    report,
+    squeezenet,
+    training,
+)
 
+print(realfiles.prepare(4))  # real files (cached, or downloaded once), or generated: then meaningless
 print("TensorFlow", tf.__version__, "| Keras", keras.__version__)
 strategy = training.setup_accelerator()
 training.set_seed(42)
 cfg = config.settings(4)
 CANDIDATES = list(cfg.get("candidates"))
-print(config.describe_mode(4))
 print("candidates:", CANDIDATES)
 
 # %% [markdown]

@@ -95,14 +95,26 @@ import matplotlib.pyplot as plt
 import numpy as np
 import tensorflow as tf
 
-from tlhelpers import config, datasets, evaluate, features, folders, models, plots, report, standins, training
+from tlhelpers import (
+    config,
+    datasets,
+    evaluate,
+    features,
+    folders,
+    models,
+    plots,
+    realfiles,
+    report,
+    standins,
+    training,
+)
 
+print(realfiles.prepare(5))  # real files (cached, or downloaded once), or generated: then meaningless
 print("TensorFlow", tf.__version__, "| Keras", keras.__version__)
 strategy = training.setup_accelerator()
 training.set_seed(42)
 cfg = config.settings(5)
 BACKBONE, ALPHA = cfg.get("backbone"), cfg.get("alpha")
-print(config.describe_mode(5))
 
 # %% [markdown]
 # ## Get a folder of photos

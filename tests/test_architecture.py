@@ -19,7 +19,7 @@ DOC = Path(__file__).resolve().parents[1] / "docs" / "architecture.md"
 #: tier -> modules; the order of docs/architecture.md, bottom (0) to top.
 TIERS: dict[int, tuple[str, ...]] = {
     0: ("config", "data", "features", "rehearsal", "report", "squeezenet"),
-    1: ("standins",),
+    1: ("standins", "realfiles"),
     2: ("backbones", "tfhub", "datasets", "folders"),
     3: ("layers",),
     4: ("models",),
@@ -164,8 +164,8 @@ def test_every_name_the_notebooks_call_exists_and_is_documented():
     for nb in notebooks.glob("*.py"):
         code = "\n".join(line for line in nb.read_text(encoding="utf-8").splitlines() if not line.startswith("#"))
         imported = set()
-        for m in re.finditer(r"^from tlhelpers import (.+)$", code, re.M):
-            imported |= {x.strip() for x in m.group(1).split(",")}
+        for m in re.finditer(r"^from tlhelpers import (\([^)]*\)|.+)$", code, re.M):
+            imported |= {x.strip() for x in m.group(1).strip("()").split(",") if x.strip()}
         for module in imported & set(TIER_OF):
             used |= {(module, name) for name in re.findall(rf"(?<![\w.]){module}\.([A-Za-z]\w*)", code)}
     assert len(used) > 50

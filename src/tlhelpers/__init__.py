@@ -13,6 +13,7 @@ docs/architecture.md has the map, tests/test_architecture.py keeps it true):
     report: headline metrics for ``tlh run``.
     squeezenet: SqueezeNet v1.1 in Keras (bring-your-own backbone).
     standins: everything that fabricates data, modules or weights.
+    realfiles: the small real files smoke mode reads: cache, download once, checks.
     backbones: the keras.applications registry and weight files.
     tfhub: the TF-Hub handle registry, module cache and signatures.
     datasets: every dataset download and its offline source.

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from tlhelpers import config
+from tlhelpers import config, realfiles, report
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
@@ -240,18 +240,20 @@ def parse_spec(spec: str) -> tuple[str, float | None]:
 def weights_cache_dirs() -> list[Path]:
     """Return the folders searched for ImageNet weight files, in order.
 
-    ``$KERAS_HOME/models``, ``~/.keras/models``, ``<cache root>/keras/models``
-    and the offline assets' ``keras/models``.
+    ``$KERAS_HOME/models``, ``~/.keras/models``, ``<cache root>/keras/models``,
+    then every folder of the laptop tier's real files
+    (:func:`tlhelpers.realfiles.roots`: ``<cache root>/assets/*`` and the
+    offline assets' ``*``, e.g. ``keras/models`` and ``squeezenet``).
     """
     dirs = []
     if os.environ.get("KERAS_HOME"):
         dirs.append(Path(os.environ["KERAS_HOME"]) / "models")
     dirs.append(Path.home() / ".keras" / "models")
     dirs.append(config.cache_root() / "keras" / "models")
-    assets = config.assets_dir()
-    if assets is not None:
-        dirs.append(assets / "keras" / "models")
-    return dirs
+    for root in realfiles.roots():
+        if root.is_dir():
+            dirs += [root / "keras" / "models", *sorted(p for p in root.iterdir() if p.is_dir() and p.name != "keras")]
+    return list(dict.fromkeys(dirs))
 
 
 def resolve_weights(backbone: str | Backbone, *, alpha: float = 1.0, image_size: int | None = None,
@@ -276,12 +278,13 @@ def resolve_weights(backbone: str | Backbone, *, alpha: float = 1.0, image_size:
         return weights
     # MobileNetV2 has one file per input size; conv weights fit any size, so the 224 px file also serves.
     candidates = [spec.weights_filename(alpha, image_size), spec.weights_filename(alpha, 224)]
-    assets = config.assets_dir()
-    extra_dirs = sorted(p for p in assets.iterdir() if p.is_dir()) if assets is not None else []
     for filename in dict.fromkeys(c for c in candidates if c):
-        for folder in [*weights_cache_dirs(), *extra_dirs]:
+        for folder in weights_cache_dirs():
             if (folder / filename).is_file():
                 return str(folder / filename)
+    for real in realfiles.FILES.values():  # smoke mode (the laptop tier) downloads its small real files once
+        if Path(real.relative).name in candidates and (found := realfiles.ensure(real.key)) is not None:
+            return str(found)
     if config.rehearsal() is not None:
         from tlhelpers import standins
 
@@ -291,6 +294,7 @@ def resolve_weights(backbone: str | Backbone, *, alpha: float = 1.0, image_size:
                       f"{', '.join(str(d) for d in weights_cache_dirs())}; using RANDOM weights. Accuracy "
                       "numbers of this run mean nothing.", stacklevel=2)
         print(f"NOTICE: {spec.name} uses RANDOM weights (smoke mode, no offline weight file).")
+        report.note_generated(f"{spec.name} ImageNet weights (random weights instead)")
         return None
     return "imagenet"
 

@@ -9,7 +9,7 @@ Commands:
     tlh compare --data DIR --backbones a,b  train candidates the same way; table and charts
     tlh train DIR --backbone NAME           fine-tune on a class-per-folder dataset; .keras + report
     tlh predict MODEL IMAGE ...             top-k labels for image files (--json)
-    tlh prefetch [--lesson N | --all]       download what the lessons need (--dry-run lists it)
+    tlh prefetch [--lesson N | --all] [--smoke]  download what the lessons need (--dry-run lists it)
     tlh doctor                              versions, hardware, caches, what is missing per lesson
     tlh backbones                           list the registered backbones
 """
@@ -96,6 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--all", action="store_true", help="every lesson (the default)")
     pf.add_argument("--dir", type=Path, default=None, help="cache root (sets TLH_CACHE_DIR and the caches under it)")
     pf.add_argument("--dry-run", action="store_true", help="list the assets with source and size; download nothing")
+    pf.add_argument("--smoke", action="store_true",
+                    help="only the small real files smoke mode (the laptop tier) reads, about 240 MB with CIFAR-10")
 
     sub.add_parser("doctor", help="versions, hardware, caches and what each lesson is missing offline")
     return parser
@@ -123,7 +125,14 @@ def _cmd_mode(args: argparse.Namespace) -> int:
     print(config.describe_mode())
     print(f"cache root:     {config.cache_root()}")
     print(f"offline assets: {config.assets_dir() or 'not found (set TLH_ASSETS_DIR)'}")
+    print(f"real files:     {', '.join(str(r) for r in _real_roots())}")
     return 0
+
+
+def _real_roots() -> list[Path]:
+    from tlhelpers import realfiles
+
+    return realfiles.roots()
 
 
 def _fail(command: str, message: str) -> int:
@@ -237,6 +246,8 @@ def _cmd_prefetch(args: argparse.Namespace) -> int:
     from tlhelpers import prefetch
 
     root = prefetch.point_env_at_cache(args.dir)  # before Keras is imported
+    if args.smoke:
+        return _prefetch_smoke(prefetch, args, root)
     try:
         assets = prefetch.manifest(args.lesson)
     except KeyError as exc:
@@ -261,6 +272,26 @@ def _cmd_prefetch(args: argparse.Namespace) -> int:
     print(f"cache root {root}: {len(assets) - failed} of {len(assets)} assets ready. Use the same cache with "
           f"TLH_CACHE_DIR={root} (then the lessons run in full mode without network).")
     return 1 if failed else 0
+
+
+def _prefetch_smoke(prefetch: object, args: argparse.Namespace, root: Path) -> int:
+    from tlhelpers import realfiles
+
+    selection = args.lesson
+    if args.dry_run:
+        keys = dict.fromkeys(k for lesson in (selection or prefetch.lessons())
+                             for k in realfiles.LESSON_FILES[config.lesson_key(lesson)])
+        for k in keys:
+            where = realfiles.locate(k)
+            todo = f"to download, about {realfiles.FILES[k].size / 1e6:,.0f} MB from {realfiles.url_of(k)}"
+            print(f"{k}: {where or todo}")
+        return 0
+    got = prefetch.fetch_smoke(selection)
+    for k, where in got.items():
+        print(f"{k}: {where or 'NOT available'}")
+    missing = [k for k, where in got.items() if where is None]
+    print(f"cache root {root}: {len(got) - len(missing)} of {len(got)} real files ready for smoke mode.")
+    return 1 if missing else 0
 
 
 def _cmd_doctor(args: argparse.Namespace) -> int:

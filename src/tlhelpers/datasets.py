@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tlhelpers import config
+from tlhelpers import config, realfiles, report
 from tlhelpers.data import take_examples
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -72,12 +72,13 @@ DOWNLOADS: dict[str, Download] = {d.key: d for d in [
 
 
 @contextlib.contextmanager
-def _maybe_mock(num_examples: int | None) -> Iterator[None]:
-    if not config.offline_sources():
+def _maybe_mock(name: str, num_examples: int | None) -> Iterator[None]:
+    if not config.offline_sources() or (name in realfiles.FILES and realfiles.ensure(name) is not None):
         yield
         return
     import tensorflow_datasets as tfds
 
+    report.note_generated(f"{name} (tfds.testing.mock_data: random images)")
     with tfds.testing.mock_data(num_examples=num_examples or 64, policy=tfds.testing.MockPolicy.USE_CODE):
         yield
 
@@ -114,7 +115,7 @@ def load_tfds(
     s = lesson_settings
     data_dir = str(config.cache_root() / "tensorflow_datasets")
     biggest = max(n for n in (s.train_examples, s.val_examples, s.test_examples, 64) if n)
-    with _maybe_mock(biggest):
+    with _maybe_mock(name, biggest):
         (train, val, test), info = tfds.load(
             name,
             split=[f"train[:{100 - pct}%]", f"train[{100 - pct}%:]", "test"],
@@ -137,16 +138,18 @@ def get_cats_and_dogs() -> Path:
     """Return the ``cats_and_dogs_filtered`` folder (``train/`` and ``validation/``, classes cats and dogs).
 
     Full mode: downloaded once (68 MB) into ``<cache root>/datasets``. Smoke
-    mode: the real photos from the offline assets when present, otherwise a
-    small generated stand-in (coloured noise, clearly not photos).
+    mode: the same real photos from :func:`tlhelpers.realfiles.ensure` (the
+    cache, the offline assets, or a download once), otherwise a small
+    generated stand-in (coloured noise, clearly not photos), marked meaningless.
 
     Returns:
         The folder holding ``train`` and ``validation``.
     """
     if config.offline_sources():
-        assets = config.assets_dir()
-        if assets is not None and (assets / "cats_and_dogs_filtered" / "train").is_dir():
-            return assets / "cats_and_dogs_filtered"
+        real = realfiles.ensure("cats_and_dogs_filtered")
+        if real is not None:
+            return real
+        report.note_generated(realfiles.FILES["cats_and_dogs_filtered"].what)
         target = config.cache_root() / "synthetic" / "cats_and_dogs"
         if not (target / "validation").is_dir():
             print("Smoke mode without offline assets: generating a stand-in image folder.")
@@ -177,8 +180,9 @@ def get_flower_photos(*, smoke_per_class: int = 40) -> Path:
     Full mode: TensorFlow's ``flower_photos`` (3,670 photos of 5 flower kinds,
     218 MB), downloaded once into ``<cache root>/datasets``. Smoke mode: a copy
     of the first ``smoke_per_class`` real photos per class of
-    ``cats_and_dogs_filtered/train`` from the offline assets, else generated
-    images; either way a fresh folder you may look at and modify.
+    ``cats_and_dogs_filtered/train`` (cached or downloaded once, see
+    :mod:`tlhelpers.realfiles`), else generated images; either way a fresh
+    folder you may look at and modify.
 
     Args:
         smoke_per_class: Photos per class in smoke mode. Defaults to 40.
@@ -189,16 +193,18 @@ def get_flower_photos(*, smoke_per_class: int = 40) -> Path:
     if config.offline_sources():
         from tlhelpers import standins
 
-        target = config.cache_root() / "smoke" / f"my_photos_{smoke_per_class}"
+        real = realfiles.ensure("cats_and_dogs_filtered")
+        # Real and generated copies never share a folder, so a later run with the real photos never reuses stand-ins.
+        target = config.cache_root() / "smoke" / f"my_photos_{smoke_per_class}{'' if real else '_generated'}"
+        if real is None:
+            report.note_generated(realfiles.FILES["cats_and_dogs_filtered"].what)
         if not target.is_dir():
-            assets = config.assets_dir()
-            source = assets / "cats_and_dogs_filtered" / "train" if assets is not None else None
-            if source is not None and source.is_dir():
+            if real is not None:
                 print(f"Smoke mode: using {smoke_per_class} real photos per class of cats_and_dogs_filtered "
-                      "(offline assets) instead of flower_photos.")
-                standins.sample_folder(source, target, per_class=smoke_per_class)
+                      f"({real}) instead of flower_photos.")
+                standins.sample_folder(real / "train", target, per_class=smoke_per_class)
             else:
-                print("Smoke mode without offline assets: generating a stand-in image folder.")
+                print("Smoke mode without the real photos: generating a stand-in image folder.")
                 standins.make_synthetic_folder(target.with_name(target.name + "_gen"), per_class=smoke_per_class)
                 shutil.copytree(target.with_name(target.name + "_gen") / "train", target)
         return target

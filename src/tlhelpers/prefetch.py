@@ -23,7 +23,7 @@ from typing import Any
 from tlhelpers import config
 
 __all__ = ["Asset", "LESSON_DATA", "manifest", "lessons", "is_cached", "size_on_disk", "fetch", "point_env_at_cache",
-           "doctor"]
+           "doctor", "smoke_readiness", "fetch_smoke"]
 
 #: Data each lesson loads in full mode (kept in step with the notebooks by tests/test_prefetch.py).
 LESSON_DATA: dict[str, tuple[str, ...]] = {
@@ -177,11 +177,7 @@ def point_env_at_cache(root: str | os.PathLike | None = None) -> Path:
 def _weights_dirs() -> list[Path]:
     from tlhelpers import backbones
 
-    dirs = backbones.weights_cache_dirs()
-    assets = config.assets_dir()
-    if assets is not None:
-        dirs += sorted(p for p in assets.iterdir() if p.is_dir())
-    return dirs
+    return backbones.weights_cache_dirs()  # includes the laptop tier's real-file folders
 
 
 def _hub_dirs(url: str) -> list[Path]:
@@ -346,7 +342,7 @@ def doctor(out: Any = None) -> dict[str, list[str]]:
                         ("datasets", root / "datasets")):
         items = len(list(path.iterdir())) if path.is_dir() else 0
         say(f"  {label:14s} {path}: {f'{items} items' if path.is_dir() else 'missing'}")
-    say(f"Offline assets: {assets_dir or 'not found (smoke mode generates stand-in images; set TLH_ASSETS_DIR)'}")
+    say(f"Offline assets: {assets_dir or 'not found (smoke mode downloads its small real files once, else generates)'}")
     missing: dict[str, list[str]] = {}
     say("Lessons (full mode offline = every download cached):")
     for lesson in lessons():
@@ -358,5 +354,41 @@ def doctor(out: Any = None) -> dict[str, list[str]]:
             say(f"      fix: tlh prefetch --lesson {int(lesson)}   (where there is network)")
         else:
             say(f"  {lesson}: full mode offline READY")
-        say(f"      smoke mode: ready ({'real offline assets' if assets_dir else 'generated stand-ins'}, no network)")
+        say(f"      smoke mode: {smoke_readiness(lesson)}")
     return missing
+
+
+def smoke_readiness(lesson: str) -> str:
+    """Say whether smoke mode (the laptop tier) of a lesson runs on real files, and what to do otherwise.
+
+    Args:
+        lesson: Lesson key, e.g. ``"03"``.
+
+    Returns:
+        One line of text.
+    """
+    from tlhelpers import realfiles
+
+    needs = realfiles.LESSON_FILES.get(config.lesson_key(lesson), ())
+    gaps = [k for k in needs if realfiles.locate(k) is None]
+    if not gaps:
+        return f"real data ({len(needs)} real file(s) cached, no network needed)"
+    return (f"missing {', '.join(gaps)}: downloaded on the first smoke run with network (or now: tlh prefetch "
+            f"--smoke --lesson {int(lesson)}); without network it runs on generated data, numbers meaningless")
+
+
+def fetch_smoke(selection: list[str] | None = None) -> dict[str, Path | None]:
+    """Download the laptop tier's small real files of the selected lessons into the cache (smoke mode's data).
+
+    Args:
+        selection: Lesson numbers; None for every lesson.
+
+    Returns:
+        ``{file key: path, or None when it could not be downloaded}``.
+    """
+    from tlhelpers import realfiles
+
+    keys = dict.fromkeys(k for lesson in (selection or lessons())
+                         for k in realfiles.LESSON_FILES[config.lesson_key(lesson)])
+    with config.environment({config.SMOKE_ENV: "1", config.REHEARSE_ENV: None}):
+        return {k: realfiles.ensure(k) for k in keys}

@@ -12,9 +12,47 @@ import json
 import os
 from pathlib import Path
 
-__all__ = ["METRICS_ENV", "log_metric", "read_metrics"]
+__all__ = ["METRICS_ENV", "GENERATED_KEY", "MEANINGLESS", "log_metric", "note_generated", "generated",
+           "read_metrics"]
 
 METRICS_ENV = "TLH_METRICS_FILE"
+#: Key of the metrics file listing what this lesson generated instead of real data.
+GENERATED_KEY = "_generated"
+#: The mark every metric of a lesson on generated data carries.
+MEANINGLESS = "generated data: meaningless"
+_generated: list[str] = []
+
+
+def note_generated(what: str) -> None:
+    """Record that this lesson uses generated data (or random weights) instead of ``what``.
+
+    From then on :func:`log_metric` marks every metric ``(generated data:
+    meaningless)``, and so does the ``tlh run`` summary.
+
+    Args:
+        what: What was replaced, in words (e.g. ``"cats_and_dogs_filtered photos"``).
+    """
+    if what in _generated:
+        return
+    _generated.append(what)
+    print(f"NOTICE: {what}: generated stand-in; every number of this lesson is meaningless.", flush=True)
+    _store(GENERATED_KEY, list(_generated))
+
+
+def generated() -> list[str]:
+    """Return what this process has replaced by generated data (empty: everything is real)."""
+    return list(_generated)
+
+
+def _store(name: str, value: object) -> None:
+    target = os.environ.get(METRICS_ENV)
+    if not target:
+        return
+    path = Path(target)
+    metrics = read_metrics(path)
+    metrics[name] = value
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(metrics, indent=2))
 
 
 def log_metric(name: str, value: float | int | str, *, unit: str = "") -> None:
@@ -27,15 +65,9 @@ def log_metric(name: str, value: float | int | str, *, unit: str = "") -> None:
     """
     if isinstance(value, float):
         value = round(value, 4)
-    print(f"[metric] {name} = {value}{(' ' + unit) if unit else ''}")
-    target = os.environ.get(METRICS_ENV)
-    if not target:
-        return
-    path = Path(target)
-    metrics = read_metrics(path)
-    metrics[name] = value
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(metrics, indent=2))
+    mark = f" ({MEANINGLESS})" if _generated else ""
+    print(f"[metric] {name} = {value}{(' ' + unit) if unit else ''}{mark}")
+    _store(name, value)
 
 
 def read_metrics(path: str | os.PathLike) -> dict[str, object]:

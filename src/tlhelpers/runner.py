@@ -40,6 +40,9 @@ class LessonResult:
         gpu_peak_mib: Highest GPU memory in use while it ran, sampled every
             second with ``nvidia-smi`` (None without a GPU). Full-mode runs on
             a T4 fill the lessons' runtime and memory estimates with this.
+        generated: What the lesson replaced by generated data or random
+            weights (see :func:`tlhelpers.report.note_generated`); when not
+            empty, every metric is meaningless.
     """
 
     lesson: str
@@ -52,6 +55,12 @@ class LessonResult:
     html: str | None = None
     gpu: str | None = None
     gpu_peak_mib: float | None = None
+    generated: list[str] = dataclasses.field(default_factory=list)
+
+    def shown_metrics(self) -> str:
+        """Return the metrics as ``name=value`` text, each marked meaningless when the lesson ran on generated data."""
+        mark = f" ({report.MEANINGLESS})" if self.generated else ""
+        return ", ".join(f"{k}={v}{mark}" for k, v in self.metrics.items()) or "-"
 
 
 class GPUMemoryPeak:
@@ -226,11 +235,14 @@ def run_lesson(
     nbformat.write(nb, executed)
     html = _write_html(nb, out / f"{path.stem}.html")
     failed = _failed_cell(nb) if error else None
+    metrics = report.read_metrics(metrics_file)
+    generated = list(metrics.pop(report.GENERATED_KEY, []))
     return LessonResult(
         lesson=path.stem,
         status="failed" if error else "passed",
         seconds=round(seconds, 1),
-        metrics=report.read_metrics(metrics_file),
+        metrics=metrics,
+        generated=generated,
         failed_cell=failed,
         error=error,
         executed=str(executed),
@@ -281,11 +293,15 @@ def write_summary(results: Sequence[LessonResult], out_dir: str | os.PathLike, *
              "| lesson | status | seconds | GPU, peak memory | headline metrics | failure |",
              "|---|---|---|---|---|---|"]
     for r in results:
-        metrics = ", ".join(f"{k}={v}" for k, v in r.metrics.items()) or "-"
+        metrics = r.shown_metrics()
         failure = f"code cell {r.failed_cell}: {r.error}" if r.error else ""
         failure = re.sub(r"\s+", " ", failure)[:200]
         gpu = f"{r.gpu}, {r.gpu_peak_mib:.0f} MiB" if r.gpu and r.gpu_peak_mib is not None else (r.gpu or "none")
         lines.append(f"| {r.lesson} | {r.status} | {r.seconds} | {gpu} | {metrics} | {failure} |")
+    flagged = [r for r in results if r.generated]
+    if flagged:
+        lines += ["", "Generated data (no network and no cached copy): the numbers of these lessons are meaningless."]
+        lines += [f"- {r.lesson}: {'; '.join(r.generated)}" for r in flagged]
     md = out / "summary.md"
     md.write_text("\n".join(lines) + "\n")
     return md
@@ -339,7 +355,7 @@ def run_lessons(
         r = run_lesson(path, out, smoke=smoke, rehearse=rehearse, on_cell=progress, verbose=verbose)
         results.append(r)
         extra = f" failed at code cell {r.failed_cell}: {r.error}" if r.error else ""
-        log(f"[{i}/{len(lessons)}] {path.stem}: {r.status} in {r.seconds}s {r.metrics or ''}{extra}")
+        log(f"[{i}/{len(lessons)}] {path.stem}: {r.status} in {r.seconds}s {r.shown_metrics()}{extra}")
     summary = write_summary(results, out, mode=mode)
     log(f"Summary: {summary}")
     return results, out

@@ -25,7 +25,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from tlhelpers import config
+from tlhelpers import config, realfiles, report
 
 __all__ = [
     "HubModel",
@@ -41,6 +41,8 @@ __all__ = [
 ]
 
 SMOKE_ASSET = "tfhub/mobilenet_v2_035_224_feature_vector"
+#: The :data:`tlhelpers.realfiles.FILES` key of that module (smoke mode's real stand-in for every handle).
+SMOKE_REAL_FILE = "mobilenet_v2_035_224_feature_vector"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -203,14 +205,14 @@ def smoke_module(model: HubModel | str, *, verbose: bool = True) -> Path:
         The SavedModel folder.
     """
     spec = get(model) if isinstance(model, str) else model
-    assets = config.assets_dir()
     # The rehearsal keeps each handle's contract (size, any-size, feature length); smoke prefers real weights.
     real_asset_fits = config.rehearsal() is None or spec.name == "mobilenet_v2_035_224"
-    if real_asset_fits and assets is not None and (assets / SMOKE_ASSET / "saved_model.pb").is_file():
+    real = realfiles.ensure(SMOKE_REAL_FILE) if real_asset_fits else None
+    if real is not None:
         if verbose:
-            print(f"NOTICE: smoke mode: {spec.name} is replaced by the offline MobileNetV2-0.35 feature-vector "
-                  "SavedModel (real ImageNet weights, 224 px in, 1280 features out).")
-        return assets / SMOKE_ASSET
+            print(f"NOTICE: smoke mode: {spec.name} is replaced by the MobileNetV2-0.35 feature-vector SavedModel "
+                  f"(real ImageNet weights, 224 px in, 1280 features out) at {real}.")
+        return real
     size = None if spec.any_size else spec.input_size
     path = config.cache_root() / "tfhub_smoke" / f"{spec.name}_{size or 'any'}_{spec.output_dim}"
     if not (path / "saved_model.pb").is_file():
@@ -218,6 +220,7 @@ def smoke_module(model: HubModel | str, *, verbose: bool = True) -> Path:
 
         standins.make_tiny_module(path, input_size=size, output_dim=spec.output_dim)
     if verbose:
+        report.note_generated(f"TF-Hub module {spec.name} (a tiny module with random weights instead)")
         print(f"NOTICE: {config.mode()}: {spec.name} is replaced by a tiny generated SavedModel with RANDOM weights "
               f"({f'{size} px' if size else 'any size'} in, {spec.output_dim} features out); accuracy numbers mean "
               "nothing.")

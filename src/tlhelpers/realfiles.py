@@ -1,0 +1,483 @@
+"""The small real files of the laptop tier: where they are cached, how they are downloaded and checked.
+
+What belongs here: the few small, public, real files that make smoke mode (the
+README's first command, sized for a laptop CPU) genuine transfer learning
+instead of numbers on generated images: the ``cats_and_dogs_filtered`` photos
+(68 MB), the MobileNetV2-0.35 ImageNet weights (2 MB), the MobileNetV2-0.35
+TF-Hub feature vector (5 MB), the SqueezeNet v1.1 weights (3 MB) and CIFAR-10
+through TensorFlow Datasets (163 MB). :data:`FILES` lists them with their
+addresses and checksums; :func:`locate` finds a cached copy; :func:`ensure`
+downloads a missing one once (progress, checksum, resume after an interruption)
+when the network is there; :func:`prepare` does that for one lesson and says,
+as the lesson's first output, whether its numbers will mean anything.
+
+Where they live: ``<cache root>/assets/`` (see :func:`tlhelpers.config.cache_root`)
+holds them with the same layout as the course's offline assets folder
+(``../shared/assets``, or ``$TLH_ASSETS_DIR``), which counts as an
+already-filled cache. CIFAR-10 lives where TFDS puts it,
+``<cache root>/tensorflow_datasets``.
+
+Settings (environment variables):
+
+* ``TLH_OFFLINE=1``: never use the network; missing files are replaced by
+  generated data (and every number is marked meaningless).
+* ``TLH_MIRROR=<base URL>``: fetch every file from ``<base URL>/<file name>``
+  instead of its original address (a course mirror, a teacher's laptop on the
+  room's Wi-Fi, or a test server).
+
+Full mode downloads the full-size datasets and weights itself (see
+:mod:`tlhelpers.datasets`, :mod:`tlhelpers.backbones`, :mod:`tlhelpers.prefetch`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import http.client
+import os
+import shutil
+import sys
+import tarfile
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import zipfile
+from pathlib import Path
+
+from tlhelpers import config, report
+
+__all__ = [
+    "OFFLINE_ENV",
+    "MIRROR_ENV",
+    "RealFile",
+    "FILES",
+    "LESSON_FILES",
+    "DownloadError",
+    "roots",
+    "locate",
+    "network_allowed",
+    "url_of",
+    "download",
+    "ensure",
+    "content_digest",
+    "prepare",
+]
+
+OFFLINE_ENV = "TLH_OFFLINE"
+MIRROR_ENV = "TLH_MIRROR"
+_TRUE = {"1", "true", "yes", "on"}
+_CHUNK = 1 << 16
+
+
+@dataclasses.dataclass(frozen=True)
+class RealFile:
+    """One small real file (or folder) of the laptop tier.
+
+    Attributes:
+        key: Short name, e.g. ``"cats_and_dogs_filtered"``.
+        what: What it is, for people.
+        relative: Where it sits inside a cache or assets folder (same layout).
+        url: The original address.
+        filename: The downloaded file's name (a mirror serves it under this name).
+        size: Download size in bytes (as published), for messages.
+        sha256: SHA-256 of the downloaded file, or None when the file is
+            checked by its content after unpacking instead.
+        unpack: ``"zip"``, ``"tar.gz"`` or None (a single file).
+        content: ``(count, digest)`` of the unpacked photos (see
+            :func:`content_digest`), or None.
+        marker: A file that must exist inside an unpacked folder.
+    """
+
+    key: str
+    what: str
+    relative: str
+    url: str
+    filename: str
+    size: int
+    sha256: str | None = None
+    unpack: str | None = None
+    content: tuple[int, str] | None = None
+    marker: str = ""
+
+
+FILES: dict[str, RealFile] = {f.key: f for f in [
+    RealFile(
+        "cats_and_dogs_filtered", "cats_and_dogs_filtered photos (2,000 train / 1,000 validation, cats and dogs)",
+        "cats_and_dogs_filtered", "https://storage.googleapis.com/mledu-datasets/cats_and_dogs_filtered.zip",
+        "cats_and_dogs_filtered.zip", 68_606_236, unpack="zip",
+        # The 2,999 photos' own checksums (../shared/assets/cats_and_dogs_filtered.sha256), folded into one digest.
+        content=(2999, "ed5616fbeac1c1efa6b8d067a12e1bfa59c1a232903576e3f2db3eb3562a32f6"), marker="train"),
+    RealFile(
+        "mobilenet_v2_0.35", "MobileNetV2 (alpha 0.35) ImageNet weights, no top",
+        "keras/models/mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top.h5",
+        "https://storage.googleapis.com/tensorflow/keras-applications/mobilenet_v2/"
+        "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top.h5",
+        "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top.h5", 2_019_496,
+        sha256="67ded21fbf5fc8c95bc7854a75c0448d8c1b94a760e88d2b2d3b378f7f65d23a"),
+    RealFile(
+        "squeezenet", "SqueezeNet v1.1 ImageNet weights, no top",
+        "squeezenet/squeezenet_weights_tf_dim_ordering_tf_kernels_notop.h5",
+        "https://github.com/rcmalli/keras-squeezenet/releases/download/v1.0/"
+        "squeezenet_weights_tf_dim_ordering_tf_kernels_notop.h5",
+        "squeezenet_weights_tf_dim_ordering_tf_kernels_notop.h5", 3_002_560,
+        sha256="17154246284f555591549ac2c83e127abfbf4307dc4b0060fdaa2931d0fa38da"),
+    RealFile(
+        # tfhub.dev now redirects to Kaggle Models; the archive's checksum is not pinned (it is not published),
+        # so the unpacked module is checked for a SavedModel instead.
+        "mobilenet_v2_035_224_feature_vector", "MobileNetV2-0.35 TF-Hub feature vector (224 px in, 1280 out)",
+        "tfhub/mobilenet_v2_035_224_feature_vector",
+        "https://tfhub.dev/google/imagenet/mobilenet_v2_035_224/feature_vector/5?tf-hub-format=compressed",
+        "mobilenet_v2_035_224_feature_vector.tar.gz", 5_000_000, unpack="tar.gz", marker="saved_model.pb"),
+    RealFile(
+        "cifar10", "CIFAR-10 through TensorFlow Datasets (the lessons take small slices)",
+        "tensorflow_datasets/cifar10", "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz",
+        "tfds:cifar10", 162_000_000),
+]}
+
+#: What each lesson's smoke mode (the laptop tier) reads.
+LESSON_FILES: dict[str, tuple[str, ...]] = {
+    "01": ("cifar10",),
+    "02": ("cifar10", "mobilenet_v2_035_224_feature_vector", "cats_and_dogs_filtered"),
+    "03": ("cats_and_dogs_filtered", "mobilenet_v2_0.35", "cifar10"),
+    "04": ("cats_and_dogs_filtered", "mobilenet_v2_0.35", "squeezenet"),
+    "05": ("cats_and_dogs_filtered", "mobilenet_v2_0.35"),
+}
+
+_network_failed: list[str] = []  # the first network failure of this process; later calls don't retry
+_rejected: set[str] = set()  # keys whose download failed its checks in this process
+
+
+class DownloadError(RuntimeError):
+    """A download failed its checks (the message says what was wrong and what to do)."""
+
+
+def roots() -> list[Path]:
+    """Return the folders searched for the real files, in order.
+
+    ``<cache root>/assets`` (where downloads go), then the course's offline
+    assets folder when there is one (an already-filled cache).
+    """
+    found = [config.cache_root() / "assets"]
+    shared = config.assets_dir()
+    if shared is not None:
+        found.append(shared)
+    return found
+
+
+def _tfds_ready(folder: Path) -> bool:
+    return any(folder.glob("*/dataset_info.json"))
+
+
+def locate(key: str) -> Path | None:
+    """Find a cached copy of a real file.
+
+    Args:
+        key: A key of :data:`FILES`.
+
+    Returns:
+        Its path in the first root holding it (CIFAR-10: the TFDS data
+        folder), or None.
+    """
+    spec = FILES[key]
+    if spec.filename.startswith("tfds:"):
+        folder = config.cache_root() / spec.relative
+        return folder.parent if _tfds_ready(folder) else None
+    for root in roots():
+        path = root / spec.relative
+        if path.exists() and (not spec.marker or (path / spec.marker).exists()):
+            return path
+    return None
+
+
+def network_allowed() -> bool:
+    """Tell whether a download may be tried (``TLH_OFFLINE`` unset and no network failure seen yet)."""
+    if os.environ.get(OFFLINE_ENV, "").strip().lower() in _TRUE:
+        return False
+    return not _network_failed
+
+
+def url_of(key: str) -> str:
+    """Return where a file is downloaded from (``$TLH_MIRROR/<file name>`` when a mirror is set)."""
+    spec = FILES[key]
+    mirror = os.environ.get(MIRROR_ENV, "").strip()
+    return f"{mirror.rstrip('/')}/{spec.filename}" if mirror else spec.url
+
+
+def content_digest(folder: str | os.PathLike, suffixes: tuple[str, ...] = (".jpg",)) -> tuple[int, str]:
+    """Fold the SHA-256 of every photo under a folder into one digest.
+
+    Each line is ``<relative path> <sha256>`` plus a newline, sorted; the digest
+    is the SHA-256 of those lines. Equal digests mean the same photos under the
+    same names.
+
+    Args:
+        folder: The folder.
+        suffixes: File suffixes that count (lower case). Defaults to ``.jpg``.
+
+    Returns:
+        ``(number of photos, digest)``.
+    """
+    folder = Path(folder)
+    lines = []
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and path.suffix.lower() in suffixes:
+            lines.append(f"{path.relative_to(folder).as_posix()} {_sha256(path)}\n")
+    return len(lines), hashlib.sha256("".join(sorted(lines)).encode()).hexdigest()
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _mb(n: float) -> str:
+    return f"{n / 1e6:,.1f} MB"
+
+
+class _Progress:
+    """A download progress line: redrawn on a terminal, one line per fifth elsewhere (logs, notebooks)."""
+
+    def __init__(self, name: str, total: int | None, start: int) -> None:
+        self.name, self.total, self.done = name, total, start
+        self.tty = sys.stdout.isatty()
+        self.next_mark = 0.2
+        self.t0 = time.monotonic()
+
+    def update(self, n: int) -> None:
+        self.done += n
+        if not self.total:
+            return
+        frac = self.done / self.total
+        if self.tty:
+            print(f"\r  {self.name}: {_mb(self.done)} / {_mb(self.total)} ({frac:.0%})", end="", flush=True)
+        elif frac >= self.next_mark and frac < 1:
+            print(f"  {self.name}: {_mb(self.done)} / {_mb(self.total)} ({frac:.0%})", flush=True)
+            while self.next_mark <= frac:
+                self.next_mark += 0.2
+
+    def close(self) -> None:
+        end = "\n" if self.tty else ""
+        print(f"{end}  {self.name}: {_mb(self.done)} in {time.monotonic() - self.t0:.1f} s", flush=True)
+
+
+def _fetch_to(url: str, part: Path, name: str, *, attempts: int = 3, timeout: float = 30.0) -> None:
+    """Download ``url`` into ``part``, resuming from what ``part`` already holds.
+
+    Raises:
+        OSError: The network failed on every attempt (``part`` is kept for a later resume).
+    """
+    last: Exception | None = None
+    for _ in range(attempts):
+        have = part.stat().st_size if part.exists() else 0
+        request = urllib.request.Request(url, headers={"User-Agent": "tlhelpers"})
+        if have:
+            request.add_header("Range", f"bytes={have}-")
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                if have and response.status != 206:  # the server ignored the range: start over
+                    have = 0
+                length = response.headers.get("Content-Length")
+                total = have + int(length) if length else None
+                if have:
+                    print(f"  {name}: resuming at {_mb(have)}", flush=True)
+                progress = _Progress(name, total, have)
+                with open(part, "ab" if have else "wb") as out:
+                    while True:
+                        block = response.read(_CHUNK)
+                        if not block:
+                            break
+                        out.write(block)
+                        progress.update(len(block))
+                progress.close()
+                if total is not None and part.stat().st_size < total:
+                    raise http.client.IncompleteRead(b"", total - part.stat().st_size)
+                return
+        except urllib.error.HTTPError as exc:
+            if exc.code == 416 and have:  # the range starts at the end: the file is complete
+                return
+            raise OSError(f"{url} answered HTTP {exc.code} ({exc.reason})") from exc
+        except (OSError, http.client.HTTPException) as exc:
+            last = exc
+            if isinstance(exc, urllib.error.URLError) and not part.exists():
+                break  # no connection at all: retrying does not help
+            print(f"  {name}: interrupted ({exc.__class__.__name__}); trying to resume", flush=True)
+    raise OSError(f"could not download {url}: {last}")
+
+
+def _safe_unpack(archive: Path, kind: str, into: Path) -> None:
+    if kind == "zip":
+        with zipfile.ZipFile(archive) as zf:
+            for member in zf.namelist():
+                if member.startswith("/") or ".." in Path(member).parts:
+                    raise DownloadError(f"{archive.name} holds an unsafe path {member!r}; not unpacked.")
+            zf.extractall(into)
+    else:
+        with tarfile.open(archive, "r:gz") as tf:
+            tf.extractall(into, filter="data")
+
+
+def _unpacked_folder(tmp: Path, spec: RealFile) -> Path:
+    name = Path(spec.relative).name
+    for cand in (tmp / name, tmp):
+        if (cand / spec.marker).exists():
+            return cand
+    hits = [p.parent for p in tmp.rglob(spec.marker)]
+    if hits:
+        return min(hits, key=lambda p: len(p.parts))
+    raise DownloadError(f"{spec.filename} holds no {spec.marker!r}: it is not {spec.what}. "
+                        f"Delete it from your mirror or use the original address ({spec.url}).")
+
+
+def download(key: str, *, root: str | os.PathLike | None = None) -> Path:
+    """Download one real file into the cache, check it, and unpack it.
+
+    An interrupted download is resumed (HTTP range) on the next attempt, within
+    this call and in a later one (the partial file waits in
+    ``<root>/.downloads``). Nothing appears at the final path before every
+    check has passed.
+
+    Args:
+        key: A key of :data:`FILES` (not CIFAR-10, which TFDS downloads).
+        root: The cache folder. Defaults to ``<cache root>/assets``.
+
+    Returns:
+        The file or folder, at ``<root>/<relative>``.
+
+    Raises:
+        DownloadError: The file failed its checksum or is not what it should be
+            (the bad download is deleted; the message says what to do).
+        OSError: The network failed (a partial download is kept for a resume).
+    """
+    spec = FILES[key]
+    if spec.filename.startswith("tfds:"):
+        raise ValueError(f"{key} is downloaded by TensorFlow Datasets, not by realfiles.download.")
+    root = Path(root) if root is not None else config.cache_root() / "assets"
+    target = root / spec.relative
+    staging = root / ".downloads"
+    staging.mkdir(parents=True, exist_ok=True)
+    part = staging / (spec.filename + ".part")
+    url = url_of(key)
+    print(f"Downloading {spec.what} (about {_mb(spec.size)}) from {url}", flush=True)
+    _fetch_to(url, part, spec.filename)
+    if spec.sha256 is not None:
+        got = _sha256(part)
+        if got != spec.sha256:
+            part.unlink()
+            raise DownloadError(
+                f"{spec.filename} from {url} failed its checksum (SHA-256 {got[:16]}..., expected "
+                f"{spec.sha256[:16]}...): the download is corrupt or the file changed at the source. It was deleted; "
+                f"nothing was installed. Run again, or set {MIRROR_ENV} to a good copy.")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if spec.unpack is None:
+        os.replace(part, target)
+        return target
+    tmp = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=root))
+    try:
+        try:
+            _safe_unpack(part, spec.unpack, tmp)
+        except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as exc:
+            part.unlink()
+            raise DownloadError(f"{spec.filename} from {url} is not a readable {spec.unpack} archive ({exc}). "
+                                "It was deleted; run again, or set "
+                                f"{MIRROR_ENV} to a good copy.") from exc
+        folder = _unpacked_folder(tmp, spec)
+        if spec.content is not None:
+            got = content_digest(folder)
+            if got != spec.content:
+                part.unlink()
+                raise DownloadError(
+                    f"{spec.filename} from {url} does not hold the expected photos ({got[0]:,} photos, digest "
+                    f"{got[1][:16]}...; expected {spec.content[0]:,}, {spec.content[1][:16]}...): the download is "
+                    f"corrupt or the archive changed at the source. It was deleted; nothing was installed. Run "
+                    f"again, or set {MIRROR_ENV} to a good copy.")
+        os.replace(folder, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    part.unlink(missing_ok=True)
+    return target
+
+
+def _download_tfds(name: str) -> Path:
+    import tensorflow_datasets as tfds
+
+    data_dir = config.cache_root() / "tensorflow_datasets"
+    print(f"Downloading {name} through TensorFlow Datasets into {data_dir} (once)", flush=True)
+    tfds.builder(name, data_dir=str(data_dir)).download_and_prepare()
+    return data_dir
+
+
+def ensure(key: str) -> Path | None:
+    """Return a real file, downloading it once when it is missing and the network allows.
+
+    Only smoke mode (the laptop tier) downloads here; the rehearsal never does,
+    and full mode downloads its own full-size data elsewhere.
+
+    Args:
+        key: A key of :data:`FILES`.
+
+    Returns:
+        Its path, or None when it is neither cached nor downloadable (the
+        caller then uses generated data and says so). A download that fails
+        its checks is reported (what was wrong, what to do), deleted, and not
+        tried again in this process.
+    """
+    found = locate(key)
+    if found is not None or not config.smoke_mode() or not network_allowed() or key in _rejected:
+        return found
+    spec = FILES[key]
+    try:
+        if spec.filename.startswith("tfds:"):
+            return _download_tfds(spec.filename.split(":", 1)[1])
+        return download(key)
+    except DownloadError as exc:
+        _rejected.add(key)  # not downloaded again in this run
+        print(f"NOTICE: {exc}", flush=True)
+        return None
+    except Exception as exc:  # noqa: BLE001 - any network or TFDS failure means: no network here
+        _network_failed.append(str(exc))
+        print(f"No network ({exc.__class__.__name__}: {str(exc)[:160]}); no further downloads are tried in this "
+              f"run. Set {OFFLINE_ENV}=1 to skip the attempt.", flush=True)
+        return None
+
+
+def prepare(lesson: int | str) -> str:
+    """Make a lesson's real files ready and say what its numbers will mean (the lesson's first output).
+
+    In smoke mode (the laptop tier) every small real file the lesson reads is
+    looked up in the cache and downloaded once when missing. Whatever is
+    still missing is replaced by generated data: the returned text then says, in
+    capitals, that the lesson's numbers are meaningless, and the run summary
+    marks every metric. In full mode and the rehearsal this only describes the
+    mode.
+
+    Args:
+        lesson: Lesson number, e.g. ``3`` or ``"03"``.
+
+    Returns:
+        Text for the lesson to print.
+    """
+    key = config.lesson_key(lesson)
+    text = config.describe_mode(lesson)
+    if not config.smoke_mode():
+        return text
+    lines = [text]
+    missing = []
+    for name in LESSON_FILES.get(key, ()):
+        where = ensure(name)
+        lines.append(f"  {FILES[name].what}: {where if where else 'NOT AVAILABLE, generated stand-in instead'}")
+        if where is None:
+            missing.append(name)
+    if missing:
+        for name in missing:
+            report.note_generated(FILES[name].what)
+        lines.insert(0, "GENERATED DATA: " + ", ".join(missing) + " could not be found or downloaded, so this "
+                        "lesson runs on generated images or random weights and its numbers are meaningless. "
+                        f"Run it once with network, or set {MIRROR_ENV} to a mirror, or TLH_ASSETS_DIR to "
+                        "the course's offline assets folder.")
+    else:
+        lines.insert(0, "Real data: every file this lesson reads is a real photo set or real ImageNet weights.")
+    return "\n".join(lines)
