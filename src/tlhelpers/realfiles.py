@@ -45,7 +45,7 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
-from tlhelpers import config, report
+from tlhelpers import config
 
 __all__ = [
     "OFFLINE_ENV",
@@ -449,10 +449,11 @@ def prepare(lesson: int | str) -> str:
 
     In smoke mode (the laptop tier) every small real file the lesson reads is
     looked up in the cache and downloaded once when missing. Whatever is
-    still missing is replaced by generated data: the returned text then says, in
-    capitals, that the lesson's numbers are meaningless, and the run summary
-    marks every metric. In full mode and the rehearsal this only describes the
-    mode.
+    still missing is replaced by generated data where the lesson loads it: the
+    returned text then starts with ``GENERATED DATA`` and says that the numbers
+    computed from it are meaningless; :func:`tlhelpers.report.note_generated`
+    marks every metric logged from then on, in the output and the run
+    summary. In full mode and the rehearsal this only describes the mode.
 
     Args:
         lesson: Lesson number, e.g. ``3`` or ``"03"``.
@@ -472,12 +473,10 @@ def prepare(lesson: int | str) -> str:
         if where is None:
             missing.append(name)
     if missing:
-        for name in missing:
-            report.note_generated(FILES[name].what)
-        lines.insert(0, "GENERATED DATA: " + ", ".join(missing) + " could not be found or downloaded, so this "
-                        "lesson runs on generated images or random weights and its numbers are meaningless. "
-                        f"Run it once with network, or set {MIRROR_ENV} to a mirror, or TLH_ASSETS_DIR to "
-                        "the course's offline assets folder.")
+        lines.insert(0, "GENERATED DATA: " + "; ".join(FILES[m].what for m in missing) + ": neither cached nor "
+                        "downloadable, so generated images or random weights stand in, and every number computed "
+                        f"from them is meaningless (marked so). Run once with network, or set {MIRROR_ENV} to a "
+                        "mirror, or TLH_ASSETS_DIR to the course's offline assets folder.")
     else:
         lines.insert(0, "Real data: every file this lesson reads is a real photo set or real ImageNet weights.")
     return "\n".join(lines)

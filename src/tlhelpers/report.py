@@ -12,22 +12,26 @@ import json
 import os
 from pathlib import Path
 
-__all__ = ["METRICS_ENV", "GENERATED_KEY", "MEANINGLESS", "log_metric", "note_generated", "generated",
-           "read_metrics"]
+__all__ = ["METRICS_ENV", "GENERATED_KEY", "MEANINGLESS_KEY", "MEANINGLESS", "log_metric", "note_generated",
+           "generated", "read_metrics"]
 
 METRICS_ENV = "TLH_METRICS_FILE"
 #: Key of the metrics file listing what this lesson generated instead of real data.
 GENERATED_KEY = "_generated"
+#: Key of the metrics file listing the metrics logged after generated data came in (meaningless).
+MEANINGLESS_KEY = "_meaningless"
 #: The mark every metric of a lesson on generated data carries.
 MEANINGLESS = "generated data: meaningless"
 _generated: list[str] = []
+_meaningless: list[str] = []
 
 
 def note_generated(what: str) -> None:
     """Record that this lesson uses generated data (or random weights) instead of ``what``.
 
     From then on :func:`log_metric` marks every metric ``(generated data:
-    meaningless)``, and so does the ``tlh run`` summary.
+    meaningless)``, and so does the ``tlh run`` summary. Metrics logged
+    before (from real data) stay unmarked.
 
     Args:
         what: What was replaced, in words (e.g. ``"cats_and_dogs_filtered photos"``).
@@ -68,6 +72,9 @@ def log_metric(name: str, value: float | int | str, *, unit: str = "") -> None:
     mark = f" ({MEANINGLESS})" if _generated else ""
     print(f"[metric] {name} = {value}{(' ' + unit) if unit else ''}{mark}")
     _store(name, value)
+    if _generated:
+        _meaningless.append(name)
+        _store(MEANINGLESS_KEY, list(dict.fromkeys(_meaningless)))
 
 
 def read_metrics(path: str | os.PathLike) -> dict[str, object]:

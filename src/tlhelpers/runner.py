@@ -41,8 +41,8 @@ class LessonResult:
             second with ``nvidia-smi`` (None without a GPU). Full-mode runs on
             a T4 fill the lessons' runtime and memory estimates with this.
         generated: What the lesson replaced by generated data or random
-            weights (see :func:`tlhelpers.report.note_generated`); when not
-            empty, every metric is meaningless.
+            weights (see :func:`tlhelpers.report.note_generated`).
+        meaningless: The metrics logged after generated data came in.
     """
 
     lesson: str
@@ -56,11 +56,12 @@ class LessonResult:
     gpu: str | None = None
     gpu_peak_mib: float | None = None
     generated: list[str] = dataclasses.field(default_factory=list)
+    meaningless: list[str] = dataclasses.field(default_factory=list)
 
     def shown_metrics(self) -> str:
-        """Return the metrics as ``name=value`` text, each marked meaningless when the lesson ran on generated data."""
-        mark = f" ({report.MEANINGLESS})" if self.generated else ""
-        return ", ".join(f"{k}={v}{mark}" for k, v in self.metrics.items()) or "-"
+        """Return the metrics as ``name=value`` text, those from generated data marked meaningless."""
+        return ", ".join(f"{k}={v}" + (f" ({report.MEANINGLESS})" if k in self.meaningless else "")
+                         for k, v in self.metrics.items()) or "-"
 
 
 class GPUMemoryPeak:
@@ -237,12 +238,14 @@ def run_lesson(
     failed = _failed_cell(nb) if error else None
     metrics = report.read_metrics(metrics_file)
     generated = list(metrics.pop(report.GENERATED_KEY, []))
+    meaningless = list(metrics.pop(report.MEANINGLESS_KEY, []))
     return LessonResult(
         lesson=path.stem,
         status="failed" if error else "passed",
         seconds=round(seconds, 1),
         metrics=metrics,
         generated=generated,
+        meaningless=meaningless,
         failed_cell=failed,
         error=error,
         executed=str(executed),
@@ -300,7 +303,8 @@ def write_summary(results: Sequence[LessonResult], out_dir: str | os.PathLike, *
         lines.append(f"| {r.lesson} | {r.status} | {r.seconds} | {gpu} | {metrics} | {failure} |")
     flagged = [r for r in results if r.generated]
     if flagged:
-        lines += ["", "Generated data (no network and no cached copy): the numbers of these lessons are meaningless."]
+        lines += ["", "Generated data (no network and no cached copy) came into these lessons; every metric "
+                  "logged after it is marked meaningless:"]
         lines += [f"- {r.lesson}: {'; '.join(r.generated)}" for r in flagged]
     md = out / "summary.md"
     md.write_text("\n".join(lines) + "\n")
