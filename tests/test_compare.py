@@ -52,6 +52,21 @@ def test_comparison_resumes_and_retries_failures(tmp_path, monkeypatch, capsys):
     assert list(df["status"]) == ["ok", "failed"] and math.isnan(df.loc[0, "test_accuracy"])
 
 
+def test_comparison_never_resumes_results_of_other_settings_or_data(tmp_path, monkeypatch, capsys):
+    # Found when lesson 04's smoke sizes changed: the old rows (other image size, other data) came back as results.
+    monkeypatch.setenv("TLH_SMOKE", "1")
+    ds = _tiny_data()
+    compare.compare(["scratch"], ds, ds, num_classes=2, image_size=32, epochs=1, out_dir=tmp_path)
+    capsys.readouterr()
+    compare.compare(["scratch"], ds, ds, num_classes=2, image_size=32, epochs=2, out_dir=tmp_path)
+    text = capsys.readouterr().out
+    assert "other settings or data: starting over" in text and "done already" not in text
+    other = ds.map(lambda x, y: (x + 1.0, y))
+    df = compare.compare(["scratch"], ds, other, num_classes=2, image_size=32, epochs=2, out_dir=tmp_path)
+    assert "starting over" in capsys.readouterr().out
+    assert len(df) == 1 and len(df.attrs["histories"]["scratch"]["loss"]) == 2
+
+
 def test_pareto_front():
     df = pd.DataFrame({"name": list("abcd"), "status": ["ok"] * 4, "throughput_img_s": [10, 100, 50, 40],
                        "val_accuracy": [0.99, 0.90, 0.95, 0.94]})

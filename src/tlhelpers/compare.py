@@ -213,8 +213,17 @@ def compare(
     import pandas as pd
 
     out = Path(out_dir) if out_dir is not None else None
-    rows: list[dict] = _load_rows(out / "comparison.json") if out else []
-    histories: dict[str, Any] = _load_rows(out / "histories.json") or {} if out else {}
+    recipe = _recipe(train_ds, val_ds, test_ds, num_classes=num_classes, image_size=image_size, epochs=epochs,
+                     fine_tune_epochs=fine_tune_epochs, unfreeze_from=unfreeze_from, head_lr=head_lr,
+                     fine_tune_lr=fine_tune_lr, seed=seed)
+    same = out is not None and _load_rows(out / "recipe.json") == recipe
+    if out is not None and (out / "comparison.json").is_file() and not same:
+        print(f"{out} holds results of other settings or data: starting over (they are replaced).")
+    rows: list[dict] = _load_rows(out / "comparison.json") if same else []
+    histories: dict[str, Any] = _load_rows(out / "histories.json") or {} if same else {}
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "recipe.json").write_text(json.dumps(recipe, indent=2), encoding="utf-8")
     done = {r["name"] for r in rows if r.get("status") == "ok"}
     rows = [r for r in rows if r["name"] in done]
     for spec in candidates:
@@ -238,6 +247,21 @@ def compare(
     df = pd.DataFrame(rows, columns=COLUMNS)
     df.attrs["histories"] = histories
     return df
+
+
+def _recipe(train_ds: Any, val_ds: Any, test_ds: Any, **settings: Any) -> dict:
+    """Describe what makes saved results reusable: the settings, the batch counts, a fingerprint of the data."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    counts = []
+    for ds in (train_ds, val_ds, test_ds):
+        counts.append(None if ds is None else int(ds.cardinality()))
+    images, labels = next(iter(val_ds))  # the validation data is not shuffled: its first batch names the data
+    digest.update(images.numpy().tobytes())
+    digest.update(labels.numpy().tobytes())
+    return {**{k: (v if isinstance(v, (int, float, str)) or v is None else str(v)) for k, v in settings.items()},
+            "batches": counts, "data": digest.hexdigest()}
 
 
 def _write(out: Path, rows: list[dict], histories: dict) -> None:

@@ -216,7 +216,8 @@ _LESSONS: dict[str, dict[str, LessonSettings]] = {
         "smoke": LessonSettings(
             mode="smoke", image_size=299, batch_size=32, epochs=3, fine_tune_epochs=1,
             train_examples=60, val_examples=40,
-            source="cats_and_dogs_filtered from the offline assets (or generated images), 60/40 per class",
+            source="cats_and_dogs_filtered photos (cached or downloaded once; generated without network), "
+                   "60/40 per class",
             extra=(("handle", "inception_v3"), ("head_lr", 1e-3), ("fine_tune_lr", 1e-5)),
         ),
     },
@@ -231,9 +232,10 @@ _LESSONS: dict[str, dict[str, LessonSettings]] = {
                    ("sweep_backbone", "MobileNetV2")),
         ),
         "smoke": LessonSettings(
-            mode="smoke", image_size=96, batch_size=32, epochs=3, fine_tune_epochs=0,
-            train_examples=60, val_examples=30, test_examples=30,
-            source="cats_and_dogs_filtered from the offline assets (or generated images), 60 / 30 / 30 per class",
+            mode="smoke", image_size=160, batch_size=32, epochs=5, fine_tune_epochs=0,
+            train_examples=100, val_examples=50, test_examples=50,
+            source="cats_and_dogs_filtered photos (cached or downloaded once; generated without network), "
+                   "100 / 50 / 50 per class",
             extra=(("candidates", ("MobileNetV2@0.35", "SqueezeNet", "scratch")),
                    ("sweep_per_class", (5, 20)), ("sweep_epochs", 3), ("sweep_fine_tune_epochs", 1),
                    ("sweep_backbone", "MobileNetV2@0.35")),
@@ -247,8 +249,9 @@ _LESSONS: dict[str, dict[str, LessonSettings]] = {
                    ("fine_tune_lr", 1e-5), ("ratio", (0.8, 0.1, 0.1))),
         ),
         "smoke": LessonSettings(
-            mode="smoke", image_size=96, batch_size=16, epochs=3, fine_tune_epochs=1,
-            source="40 real photos per class of cats_and_dogs_filtered (offline assets) or generated images",
+            mode="smoke", image_size=224, batch_size=16, epochs=8, fine_tune_epochs=1,
+            source="150 photos per class of cats_and_dogs_filtered (cached or downloaded once; generated without "
+                   "network)",
             extra=(("backbone", "MobileNetV2"), ("alpha", 0.35), ("unfreeze_from", 100), ("head_lr", 1e-3),
                    ("fine_tune_lr", 1e-5), ("ratio", (0.6, 0.2, 0.2))),
         ),
@@ -261,9 +264,10 @@ _LESSONS: dict[str, dict[str, LessonSettings]] = {
                    ("head_lr", 1e-3), ("fine_tune_lr", 1e-5), ("classifier", "EfficientNetB0")),
         ),
         "smoke": LessonSettings(
-            mode="smoke", image_size=96, batch_size=32, epochs=3, fine_tune_epochs=1,
-            train_examples=60, val_examples=40,
-            source="cats_and_dogs_filtered from the offline assets (or generated images), 60/40 per class",
+            mode="smoke", image_size=224, batch_size=32, epochs=10, fine_tune_epochs=2,
+            train_examples=100, val_examples=100,
+            source="cats_and_dogs_filtered photos (cached or downloaded once; generated without network), "
+                   "100/100 per class",
             extra=(("backbone", "MobileNetV2"), ("alpha", 0.35), ("unfreeze_from", 100),
                    ("head_lr", 1e-3), ("fine_tune_lr", 1e-5), ("classifier", "EfficientNetB0")),
         ),

@@ -174,7 +174,7 @@ def get_cats_and_dogs() -> Path:
     raise RuntimeError(f"Downloaded archive has no train/ folder under {path}.")
 
 
-def get_flower_photos(*, smoke_per_class: int = 40) -> Path:
+def get_flower_photos(*, smoke_per_class: int = 150) -> Path:
     """Return a class-per-folder tree of photos for lesson 05 ("your own folder").
 
     Full mode: TensorFlow's ``flower_photos`` (3,670 photos of 5 flower kinds,
@@ -185,7 +185,7 @@ def get_flower_photos(*, smoke_per_class: int = 40) -> Path:
     folder you may look at and modify.
 
     Args:
-        smoke_per_class: Photos per class in smoke mode. Defaults to 40.
+        smoke_per_class: Photos per class in smoke mode. Defaults to 150.
 
     Returns:
         The folder holding one subfolder per class (and nothing else).

@@ -472,11 +472,15 @@ def prepare(lesson: int | str) -> str:
         lines.append(f"  {FILES[name].what}: {where if where else 'NOT AVAILABLE, generated stand-in instead'}")
         if where is None:
             missing.append(name)
+    real = [FILES[n].what for n in LESSON_FILES.get(key, ()) if n not in missing]
     if missing:
-        lines.insert(0, "GENERATED DATA: " + "; ".join(FILES[m].what for m in missing) + ": neither cached nor "
-                        "downloadable, so generated images or random weights stand in, and every number computed "
-                        f"from them is meaningless (marked so). Run once with network, or set {MIRROR_ENV} to a "
-                        "mirror, or TLH_ASSETS_DIR to the course's offline assets folder.")
+        head = ["GENERATED DATA: " + "; ".join(FILES[m].what for m in missing) + ": neither cached nor "
+                "downloadable, so generated images or random weights stand in, and every number computed from "
+                f"them is meaningless (marked so). Run once with network, or set {MIRROR_ENV} to a mirror, or "
+                "TLH_ASSETS_DIR to the course's offline assets folder."]
+        if real:
+            head.append("Real data: " + "; ".join(real) + ".")
     else:
-        lines.insert(0, "Real data: every file this lesson reads is a real photo set or real ImageNet weights.")
+        head = ["Real data: every file this lesson reads is a real photo set or real ImageNet weights."]
+    lines[:0] = head
     return "\n".join(lines)
