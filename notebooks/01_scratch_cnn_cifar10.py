@@ -106,8 +106,9 @@ cfg = config.settings(1)
 # %% [markdown]
 # ## Load CIFAR-10
 #
-# `datasets.load_tfds` wraps `tfds.load`: it splits 10 % of the training set off for validation and, in
-# smoke mode, serves random images of the same shape through `tfds.testing.mock_data`:
+# `datasets.load_tfds` wraps `tfds.load`: it splits 10 % of the training set off for validation. Smoke mode
+# takes small slices of the real CIFAR-10 (downloaded once into the cache); only without network and cache
+# does `tfds.testing.mock_data` serve random images of the same shape, and the first output says so:
 
 # %%
 train_raw, val_raw, test_raw, class_names = datasets.load_tfds("cifar10", cfg)

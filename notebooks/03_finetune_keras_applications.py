@@ -39,9 +39,10 @@
 # the classic backbone-comparison article (the VGG16 article's 4 x 4 x 512 feature map implies 150 px input).
 # VGG16 has no BatchNormalization layer: the BatchNorm section below matters for the networks that have them
 # (MobileNet, ResNet, EfficientNet...), which smoke mode uses. Smoke mode uses
-# MobileNetV2 (alpha 0.35) with real ImageNet weights from the offline assets on 60 images per class.
+# MobileNetV2 (alpha 0.35) with real ImageNet weights (2 MB, cached or downloaded once) on 100 real photos
+# per class at 224 px.
 #
-# **Runtime:** smoke mode about a minute on 2 CPU cores. Full mode on a Colab T4 has not been timed yet.
+# **Runtime:** smoke mode about a minute and a half on 2 CPU cores. Full mode on a Colab T4 has not been timed yet.
 # Estimate: at least 5.7 min of GPU compute and about 3.2 GB of GPU memory (a
 # compute-bound lower bound from FLOP counts and an assumed T4 throughput, `python -m bench.t4_estimate`;
 # downloads, decoding and XLA compilation add to it). `tlh run --full` on a T4 records the real time and
@@ -129,7 +130,8 @@ print("backbone:", BACKBONE, "| alpha:", ALPHA, "| fine-tune from layer:", UNFRE
 # %% [markdown]
 # ## Load the photos
 #
-# `datasets.get_cats_and_dogs` downloads the folder once (or, in smoke mode, finds the offline copy), and
+# `datasets.get_cats_and_dogs` downloads the folder once (smoke mode: the same photos, cached or downloaded
+# once by `realfiles`), and
 # `data.image_folder` turns a class-per-folder tree into batches of raw 0..255 images:
 
 # %%
@@ -204,7 +206,8 @@ for how, x in [("raw 0..255 (right)", photo), ("divided by 255 first (double sca
 
 # %% [markdown]
 # In full mode the first line names cat or dog breeds; the second line is usually confident nonsense.
-# (In smoke mode the classifier has random weights, so both lines are meaningless: the cell only proves it runs.)
+# (In smoke mode the EfficientNetB0 classifier, 21 MB, is not among the laptop tier's small files: it has random
+# weights, so both lines are meaningless there; the probe below uses real weights in both modes.)
 #
 # ### What double preprocessing costs a transfer model
 #
@@ -257,7 +260,7 @@ report.log_metric("probe_accuracy_preprocessed_twice", double_scaling[2])
 #   why the fine-tuning section sets `trainable=False` on every BatchNormalization layer.
 #
 # `backbones.resolve_weights` finds the ImageNet weight file (in the course cache, the offline assets, or by
-# download; in smoke mode random weights when none is there, with a warning):
+# download; in smoke mode random weights only when none can be had, with a warning that marks the numbers):
 
 # %%
 spec = backbones.get(BACKBONE)  # the registry entry: keras.applications constructor, preprocessing mode, size

@@ -35,7 +35,7 @@
 #   names, reload it and predict a single image file.
 #
 # **Data:** your own folder. Full mode uses TensorFlow's `flower_photos` (3,670 photos of 5 kinds of flowers,
-# 218 MB); smoke mode uses 40 real photos per class of `cats_and_dogs_filtered` from the offline assets.
+# 218 MB); smoke mode uses 150 real photos per class of `cats_and_dogs_filtered` (cached or downloaded once).
 #
 # **Runtime:** smoke mode about a minute on 2 CPU cores. Full mode on a Colab T4 has not been timed yet.
 # Estimate: at least 0.1 min of GPU compute and about 1.4 GB of GPU memory (a

@@ -240,3 +240,25 @@ def test_the_offline_assets_folder_counts_as_a_filled_cache(tmp_path: Path, monk
     assert realfiles.locate("squeezenet") is None
     monkeypatch.delenv(realfiles.MIRROR_ENV, raising=False)
     assert realfiles.url_of("squeezenet") == realfiles.FILES["squeezenet"].url
+
+
+@needs_assets
+def test_tlh_prefetch_smoke_fetches_a_lessons_files_then_doctor_calls_it_real(laptop: Path, monkeypatch, capsys):
+    from tlhelpers import cli, prefetch
+
+    for name in ("TFDS_DATA_DIR", "KERAS_HOME", "TFHUB_CACHE_DIR"):  # the command points these at its cache
+        monkeypatch.delenv(name, raising=False)
+    files = {realfiles.FILES[k].filename: _real(k) for k in ("mobilenet_v2_0.35", "squeezenet")}
+    files["cats_and_dogs_filtered.zip"] = _zip_of(ASSETS / "cats_and_dogs_filtered", "cats_and_dogs_filtered")
+    with _Server(files) as server:
+        monkeypatch.setenv(realfiles.MIRROR_ENV, server.url)
+        monkeypatch.delenv("TLH_SMOKE")  # the command switches smoke mode on for itself
+        assert "missing cats_and_dogs_filtered, mobilenet_v2_0.35, squeezenet" in prefetch.smoke_readiness("04")
+        assert cli.main(["prefetch", "--smoke", "--lesson", "4", "--dry-run"]) == 0
+        assert capsys.readouterr().out.count("to download, about") == 3 and not server.requests
+        assert cli.main(["prefetch", "--smoke", "--lesson", "4"]) == 0
+        assert "3 of 3 real files ready" in capsys.readouterr().out
+        assert sorted(n for n, _ in server.requests) == sorted(files)
+        assert prefetch.smoke_readiness("04").startswith("real data (3 real file(s) cached")
+        assert cli.main(["prefetch", "--smoke", "--lesson", "4"]) == 0  # nothing downloaded twice
+        assert len(server.requests) == 3

@@ -1,6 +1,16 @@
 import json
 
+import pytest
+
 from tlhelpers import report
+
+
+@pytest.fixture(autouse=True)
+def _fresh_state(monkeypatch):
+    """Forget what earlier tests in this process generated."""
+    monkeypatch.setattr(report, "_generated", [])
+    monkeypatch.setattr(report, "_active", {})
+    monkeypatch.setattr(report, "_meaningless", [])
 
 
 def test_log_metric_prints_and_records(monkeypatch, tmp_path, capsys):
@@ -18,3 +28,23 @@ def test_log_metric_without_run_writes_nothing(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
     report.log_metric("x", 1.0)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_metrics_after_generated_data_are_marked_until_the_next_dataset(monkeypatch, tmp_path, capsys):
+    target = tmp_path / "m.json"
+    monkeypatch.setenv("TLH_METRICS_FILE", str(target))
+    report.log_metric("real_before", 0.9)
+    report.note_generated("CIFAR-10 (mock)")
+    report.log_metric("on_mock", 0.1)
+    report.new_data_section()  # the lesson loads real photos next
+    report.log_metric("real_after", 0.95)
+    report.note_generated("MobileNetV2 weights (random)", kind="weights")
+    report.new_data_section()  # random weights keep marking across datasets
+    report.log_metric("random_weights", 0.5)
+    out = capsys.readouterr().out
+    assert "[metric] real_before = 0.9\n" in out and "[metric] real_after = 0.95\n" in out
+    assert f"[metric] on_mock = 0.1 ({report.MEANINGLESS})" in out
+    assert f"[metric] random_weights = 0.5 ({report.MEANINGLESS})" in out
+    stored = json.loads(target.read_text())
+    assert stored[report.MEANINGLESS_KEY] == ["on_mock", "random_weights"]
+    assert stored[report.GENERATED_KEY] == ["CIFAR-10 (mock)", "MobileNetV2 weights (random)"]

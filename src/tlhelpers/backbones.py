@@ -288,13 +288,14 @@ def resolve_weights(backbone: str | Backbone, *, alpha: float = 1.0, image_size:
     if config.rehearsal() is not None:
         from tlhelpers import standins
 
+        report.note_generated(f"{spec.name} ImageNet weights (rehearsal stand-in, random)", kind="weights")
         return str(standins.standin_weights_file(spec, alpha=alpha, image_size=image_size or spec.input_size))
     if config.smoke_mode():
         warnings.warn(f"Smoke mode: no offline ImageNet weights for {spec.name} (alpha={alpha}) found in "
                       f"{', '.join(str(d) for d in weights_cache_dirs())}; using RANDOM weights. Accuracy "
                       "numbers of this run mean nothing.", stacklevel=2)
         print(f"NOTICE: {spec.name} uses RANDOM weights (smoke mode, no offline weight file).")
-        report.note_generated(f"{spec.name} ImageNet weights (random weights instead)")
+        report.note_generated(f"{spec.name} ImageNet weights (random weights instead)", kind="weights")
         return None
     return "imagenet"
 

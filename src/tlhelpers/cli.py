@@ -48,7 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="execute lessons headless and write a summary under runs/")
     run.add_argument("lessons", nargs="*", help="lesson numbers or name parts (default: all)")
     mode = run.add_mutually_exclusive_group()
-    mode.add_argument("--smoke", action="store_true", help="tiny offline data (sets TLH_SMOKE=1)")
+    mode.add_argument("--smoke", action="store_true",
+                      help="the laptop tier: small real data, 2 CPU cores (sets TLH_SMOKE=1)")
     mode.add_argument("--rehearse", choices=sorted(config.REHEARSAL_SHAPES), default=None,
                       help="GPU-shaped rehearsal: full-mode configuration on tiny offline data, on the CPU "
                            "as one GPU (XLA, mixed precision) or two (MirroredStrategy); sets TLH_REHEARSE")

@@ -1,7 +1,8 @@
 """Run mode, per-lesson settings and where files live.
 
 This module is the one place that knows whether the course runs in **smoke
-mode** (tiny offline data, seconds on a laptop CPU, used by CI) or **full
+mode** (the laptop tier: small slices of real data, minutes on a laptop CPU,
+used by CI; see :mod:`tlhelpers.realfiles`) or **full
 mode** (real data and weights, what you run on a Colab or Kaggle GPU). Every
 lesson reads its sizes from :func:`settings`; the cells themselves are the same
 in both modes.
@@ -376,8 +377,8 @@ def describe_mode(lesson: str | int | None = None) -> str:
         text = (f"REHEARSAL ({REHEARSE_ENV}={shape}: {REHEARSAL_SHAPES[shape]}): the full-mode configuration on "
                 "tiny offline data with stand-in weights. It proves full mode runs; its numbers mean nothing.")
     elif smoke_mode():
-        text = (f"SMOKE mode ({SMOKE_ENV}=1): tiny offline data, few steps. "
-                "Numbers below only prove the code runs; unset the variable for real results.")
+        text = (f"SMOKE mode ({SMOKE_ENV}=1), the laptop tier: small slices of real data with real ImageNet "
+                "weights, few epochs, sized for 2 CPU cores. Unset the variable for full-size runs on a GPU.")
     else:
         text = f"FULL mode: real data and weights (set {SMOKE_ENV}=1 for a quick offline run)."
     if lesson is not None:

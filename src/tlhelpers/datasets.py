@@ -109,6 +109,7 @@ def load_tfds(
     """
     import tensorflow_datasets as tfds
 
+    report.new_data_section()
     pct = int(round(validation_fraction * 100))
     if not 0 < pct < 100:
         raise ValueError(f"validation_fraction must be between 0.01 and 0.99, got {validation_fraction}.")
@@ -145,6 +146,7 @@ def get_cats_and_dogs() -> Path:
     Returns:
         The folder holding ``train`` and ``validation``.
     """
+    report.new_data_section()
     if config.offline_sources():
         real = realfiles.ensure("cats_and_dogs_filtered")
         if real is not None:
@@ -190,6 +192,7 @@ def get_flower_photos(*, smoke_per_class: int = 150) -> Path:
     Returns:
         The folder holding one subfolder per class (and nothing else).
     """
+    report.new_data_section()
     if config.offline_sources():
         from tlhelpers import standins
 

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 __all__ = ["METRICS_ENV", "GENERATED_KEY", "MEANINGLESS_KEY", "MEANINGLESS", "log_metric", "note_generated",
-           "generated", "read_metrics"]
+           "new_data_section", "generated", "read_metrics"]
 
 METRICS_ENV = "TLH_METRICS_FILE"
 #: Key of the metrics file listing what this lesson generated instead of real data.
@@ -22,25 +22,41 @@ GENERATED_KEY = "_generated"
 MEANINGLESS_KEY = "_meaningless"
 #: The mark every metric of a lesson on generated data carries.
 MEANINGLESS = "generated data: meaningless"
-_generated: list[str] = []
+_generated: list[str] = []  # everything generated in this process (the summary lists it)
+_active: dict[str, str] = {}  # what -> "data" or "weights": what marks the metrics now
 _meaningless: list[str] = []
 
 
-def note_generated(what: str) -> None:
+def note_generated(what: str, *, kind: str = "data") -> None:
     """Record that this lesson uses generated data (or random weights) instead of ``what``.
 
-    From then on :func:`log_metric` marks every metric ``(generated data:
-    meaningless)``, and so does the ``tlh run`` summary. Metrics logged
-    before (from real data) stay unmarked.
+    From then on, until the lesson loads its next dataset (see
+    :func:`new_data_section`), :func:`log_metric` marks every metric
+    ``(generated data: meaningless)``, and so does the ``tlh run`` summary.
+    Metrics logged before (from real data) stay unmarked.
 
     Args:
         what: What was replaced, in words (e.g. ``"cats_and_dogs_filtered photos"``).
+        kind: ``"data"`` (cleared by the next :func:`new_data_section`) or
+            ``"weights"`` (random weights: they mark every later metric).
     """
+    _active[what] = kind
     if what in _generated:
         return
     _generated.append(what)
-    print(f"NOTICE: {what}: generated stand-in; every number of this lesson is meaningless.", flush=True)
+    print(f"NOTICE: {what}: generated stand-in; the numbers computed from it are meaningless.", flush=True)
     _store(GENERATED_KEY, list(_generated))
+
+
+def new_data_section() -> None:
+    """Start a new part of a lesson that loads its own dataset (the dataset loaders call this).
+
+    A generated dataset of the previous part no longer marks the metrics
+    (random weights still do); a generated dataset of the new part marks them
+    again.
+    """
+    for what in [w for w, kind in _active.items() if kind == "data"]:
+        del _active[what]
 
 
 def generated() -> list[str]:
@@ -69,10 +85,10 @@ def log_metric(name: str, value: float | int | str, *, unit: str = "") -> None:
     """
     if isinstance(value, float):
         value = round(value, 4)
-    mark = f" ({MEANINGLESS})" if _generated else ""
+    mark = f" ({MEANINGLESS})" if _active else ""
     print(f"[metric] {name} = {value}{(' ' + unit) if unit else ''}{mark}")
     _store(name, value)
-    if _generated:
+    if _active:
         _meaningless.append(name)
         _store(MEANINGLESS_KEY, list(dict.fromkeys(_meaningless)))
 

@@ -220,7 +220,7 @@ def smoke_module(model: HubModel | str, *, verbose: bool = True) -> Path:
 
         standins.make_tiny_module(path, input_size=size, output_dim=spec.output_dim)
     if verbose:
-        report.note_generated(f"TF-Hub module {spec.name} (a tiny module with random weights instead)")
+        report.note_generated(f"TF-Hub module {spec.name} (a tiny module with random weights instead)", kind="weights")
         print(f"NOTICE: {config.mode()}: {spec.name} is replaced by a tiny generated SavedModel with RANDOM weights "
               f"({f'{size} px' if size else 'any size'} in, {spec.output_dim} features out); accuracy numbers mean "
               "nothing.")
