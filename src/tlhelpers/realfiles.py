@@ -36,11 +36,13 @@ import hashlib
 import http.client
 import os
 import shutil
+import socket
 import sys
 import tarfile
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import zipfile
 from pathlib import Path
@@ -195,6 +197,20 @@ def network_allowed() -> bool:
     if os.environ.get(OFFLINE_ENV, "").strip().lower() in _TRUE:
         return False
     return not _network_failed
+
+
+def _reachable(url: str, timeout: float = 3.0) -> bool:
+    """Tell quickly whether the host of ``url`` accepts a connection (DNS and TCP only, a few seconds at most).
+
+    TFDS and urllib retry for minutes without network; this answers first.
+    """
+    parsed = urllib.parse.urlsplit(url)
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parsed.hostname or "", port), timeout=timeout):
+            return True
+    except OSError:
+        return False
 
 
 def url_of(key: str) -> str:
@@ -429,18 +445,28 @@ def ensure(key: str) -> Path | None:
     if found is not None or not config.smoke_mode() or not network_allowed() or key in _rejected:
         return found
     spec = FILES[key]
+    tfds_name = spec.filename.split(":", 1)[1] if spec.filename.startswith("tfds:") else None
+    url = spec.url if tfds_name else url_of(key)
+    if not _reachable(url):
+        _network_failed.append(url)
+        print(f"No network ({urllib.parse.urlsplit(url).hostname} unreachable): {spec.what} is not downloaded, and no "
+              f"further downloads are tried in this run. Set {OFFLINE_ENV}=1 to skip the check.", flush=True)
+        return None
     try:
-        if spec.filename.startswith("tfds:"):
-            return _download_tfds(spec.filename.split(":", 1)[1])
-        return download(key)
+        return _download_tfds(tfds_name) if tfds_name else download(key)
     except DownloadError as exc:
         _rejected.add(key)  # not downloaded again in this run
         print(f"NOTICE: {exc}", flush=True)
         return None
-    except Exception as exc:  # noqa: BLE001 - any network or TFDS failure means: no network here
+    except OSError as exc:  # the connection broke: no network from here on
         _network_failed.append(str(exc))
         print(f"No network ({exc.__class__.__name__}: {str(exc)[:160]}); no further downloads are tried in this "
               f"run. Set {OFFLINE_ENV}=1 to skip the attempt.", flush=True)
+        return None
+    except Exception as exc:  # noqa: BLE001 - e.g. TFDS failing for its own reasons: report it, carry on
+        _rejected.add(key)
+        print(f"NOTICE: downloading {spec.what} failed ({exc.__class__.__name__}: {str(exc)[:200]}); a generated "
+              "stand-in is used instead.", flush=True)
         return None
 
 
