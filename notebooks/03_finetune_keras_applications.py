@@ -239,7 +239,8 @@ report.log_metric("probe_accuracy_preprocessed_twice", double_scaling[2])
 # %% [markdown]
 # With MobileNetV2's `[-1, 1]` scaling applied twice, every pixel lands between -1.008 and -0.992: the
 # photos become nearly uniform black (values near -1 are the darkest the network knows) and the features carry
-# little information. VGG16's "caffe"
+# little information. Measured in smoke mode (real photos, 100 per class, 224 px, 2 CPU cores, 2026-11-23):
+# 94.5 % with the preprocessing once, 61.0 % with it twice. VGG16's "caffe"
 # preprocessing applied twice shifts every colour channel by the ImageNet mean again. Networks that rescale
 # inside (EfficientNet) have mode `none` in the registry, so "twice" is the same as "once" for them; their
 # trap is the division by 255 shown above.
