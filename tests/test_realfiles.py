@@ -225,6 +225,16 @@ def test_no_network_falls_back_once_and_offline_never_tries(laptop: Path, monkey
         assert server.requests == []
 
 
+def test_a_missing_file_on_the_mirror_is_reported_as_such(laptop: Path, monkeypatch: pytest.MonkeyPatch, capsys):
+    with _Server({}) as server:
+        monkeypatch.setenv(realfiles.MIRROR_ENV, server.url)
+        with pytest.raises(realfiles.DownloadError, match="answered HTTP 404"):
+            realfiles.download("squeezenet")
+        assert realfiles.ensure("squeezenet") is None
+    out = capsys.readouterr().out
+    assert "HTTP 404" in out and "No network" not in out and realfiles.network_allowed()
+
+
 def test_the_offline_assets_folder_counts_as_a_filled_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     shared = tmp_path / "shared_assets"
     (shared / "keras" / "models").mkdir(parents=True)

@@ -284,6 +284,7 @@ def _fetch_to(url: str, part: Path, name: str, *, attempts: int = 3, timeout: fl
     """Download ``url`` into ``part``, resuming from what ``part`` already holds.
 
     Raises:
+        DownloadError: The server answered with an HTTP error (e.g. 404).
         OSError: The network failed on every attempt (``part`` is kept for a later resume).
     """
     last: Exception | None = None
@@ -315,7 +316,9 @@ def _fetch_to(url: str, part: Path, name: str, *, attempts: int = 3, timeout: fl
         except urllib.error.HTTPError as exc:
             if exc.code == 416 and have:  # the range starts at the end: the file is complete
                 return
-            raise OSError(f"{url} answered HTTP {exc.code} ({exc.reason})") from exc
+            raise DownloadError(f"{url} answered HTTP {exc.code} ({exc.reason}): the file is not there. Check the "
+                                f"address (or {MIRROR_ENV}, which must serve the file under the name "
+                                f"{part.name.removesuffix('.part')!r}).") from exc
         except (OSError, http.client.HTTPException) as exc:
             last = exc
             if isinstance(exc, urllib.error.URLError) and not part.exists():
