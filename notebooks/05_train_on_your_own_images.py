@@ -217,6 +217,12 @@ fig = plots.plot_image_grid(images.numpy()[:8], labels.numpy()[:8], class_names,
 plt.show()
 
 # %% [markdown]
+# Note: label numbers follow the **sorted order of the folder names** (alphabetical, capitals before lower
+# case; here `cats` = 0, `dogs` = 1), as in `keras.utils.image_dataset_from_directory`. Rename or add a folder
+# and the numbers shift: a model's output 1 means nothing without the list, which is why the model saved below
+# carries `class_names` inside it.
+
+# %% [markdown]
 # ## Replace `ImageDataGenerator` with preprocessing layers
 #
 # The classic articles use `ImageDataGenerator(rescale=1/255, rotation_range=..., zoom_range=...,
