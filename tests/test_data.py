@@ -117,3 +117,13 @@ def test_image_folder_cache_stays_in_memory_when_small_and_goes_to_disk_when_lar
     assert list((tmp_path / "cachedir").iterdir())  # the disk cache was written there
     for got in batches.values():
         np.testing.assert_array_equal(got, batches["memory"])  # same pixels whatever the cache
+
+
+def test_image_folder_with_nothing_left_says_so(tmp_path):
+    # Found when lesson 04 took its test half of a generated folder that was too small: TensorFlow's
+    # "Input 'filename' of 'ReadFile' Op has type float32" came out instead of a message.
+    from tlhelpers import standins
+
+    standins.make_synthetic_folder(tmp_path / "f", per_class=3, size=16)
+    with pytest.raises(ValueError, match=r"No images left in .*after skipping the first 3 per class"):
+        data.image_folder(tmp_path / "f" / "validation", image_size=16, batch_size=2, skip_per_class=3)

@@ -265,6 +265,10 @@ def image_folder(
         files = files[:limit_per_class] if limit_per_class else files
         paths += files
         labels += [idx] * len(files)
+    if not paths:
+        skipped = f" after skipping the first {skip_per_class} per class" if skip_per_class else ""
+        raise ValueError(f"No images left in {root}{skipped} (classes: {', '.join(class_names)}). Put images "
+                         f"({', '.join(sorted(exts))}) in the class folders, or ask for fewer per class.")
 
     def _load(path: tf.Tensor, label: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)

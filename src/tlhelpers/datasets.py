@@ -152,12 +152,12 @@ def get_cats_and_dogs() -> Path:
         if real is not None:
             return real
         report.note_generated(realfiles.FILES["cats_and_dogs_filtered"].what)
-        target = config.cache_root() / "synthetic" / "cats_and_dogs"
+        target = config.cache_root() / "synthetic" / "cats_and_dogs_100"
         if not (target / "validation").is_dir():
             print("Smoke mode without offline assets: generating a stand-in image folder.")
             from tlhelpers import standins
 
-            standins.make_synthetic_folder(target)
+            standins.make_synthetic_folder(target, per_class=100)  # as many as any lesson's smoke settings use
         return target
     import keras
 
