@@ -92,3 +92,27 @@ def test_learning_curve_legend_stays_off_the_curves():
     fig, axes = plots.plot_history({"a": {"accuracy": [0.1, 0.2], "val_accuracy": [0.1, 0.3]}})
     assert all(ax.get_legend() is None for ax in axes) and len(fig.legends) == 1
     plt.close(fig)
+
+
+def test_charts_from_generated_data_carry_a_watermark(monkeypatch):
+    import pandas as pd
+
+    from tlhelpers import report
+
+    df = pd.DataFrame({"name": ["x", "y"], "status": ["ok", "ok"], "val_accuracy": [0.9, 0.8],
+                       "throughput_img_s": [10.0, 300.0], "params_total": [1e6, 1e5], "saved_mb": [4.0, 0.5]})
+    history = {"loss": [1.0, 0.5], "val_loss": [1.1, 0.6], "accuracy": [0.5, 0.8], "val_accuracy": [0.5, 0.7]}
+
+    def charts():
+        return [plots.plot_comparison_bars(df), plots.plot_accuracy_vs_speed(df)[0], plots.plot_history(history)[0],
+                plots.plot_confusion_matrix(np.array([[3, 1], [0, 4]]), ["a", "b"])[0]]
+
+    def stamped(fig):
+        return [t for t in fig.texts if t.get_text() == plots.GENERATED_STAMP]
+
+    assert not any(stamped(f) for f in charts())  # real data: no mark
+    report.note_generated("cats_and_dogs_filtered photos")
+    assert all(len(stamped(f)) == 1 for f in charts())
+    report.new_data_section()  # the next part loads real data: clean charts again
+    assert not any(stamped(f) for f in charts())
+    plt.close("all")

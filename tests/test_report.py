@@ -1,16 +1,6 @@
 import json
 
-import pytest
-
 from tlhelpers import report
-
-
-@pytest.fixture(autouse=True)
-def _fresh_state(monkeypatch):
-    """Forget what earlier tests in this process generated."""
-    monkeypatch.setattr(report, "_generated", [])
-    monkeypatch.setattr(report, "_active", {})
-    monkeypatch.setattr(report, "_meaningless", [])
 
 
 def test_log_metric_prints_and_records(monkeypatch, tmp_path, capsys):

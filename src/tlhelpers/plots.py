@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from tlhelpers import compare, training
+from tlhelpers import compare, report, training
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
@@ -31,7 +31,18 @@ __all__ = [
     "plot_comparison_bars",
     "plot_accuracy_vs_speed",
     "plot_data_efficiency",
+    "GENERATED_STAMP",
 ]
+
+
+def _stamp(fig: Figure) -> None:
+    """Watermark a chart whose numbers come from generated data, so a screenshot cannot pass for a result."""
+    if report.meaningless_now() and not any(t.get_text() == GENERATED_STAMP for t in fig.texts):
+        fig.text(0.5, 0.5, GENERATED_STAMP, ha="center", va="center", rotation=20, fontsize=26, color="#d62728",
+                 alpha=0.3, fontweight="bold", zorder=100)
+
+#: The watermark on charts drawn from generated data or random weights (see :func:`tlhelpers.report.note_generated`).
+GENERATED_STAMP = "GENERATED DATA\nnumbers meaningless"
 
 _COLORS: dict[str, str] = {}
 _PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
@@ -148,6 +159,7 @@ def plot_history(
         fig.tight_layout(rect=(0, 0.06 + 0.05 * ((len(labels) - 1) // 4), 1, 1))
     else:
         fig.tight_layout()
+    _stamp(fig)
     return fig, axes
 
 
@@ -179,6 +191,7 @@ def plot_confusion_matrix(
                 xticklabels=class_names, yticklabels=class_names, ax=ax, cbar=False, vmin=0)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
+    _stamp(ax.figure)
     return ax.figure, ax
 
 
@@ -206,6 +219,7 @@ def plot_per_class_accuracy(
     ax.set_xlabel("accuracy")
     for i, v in enumerate(acc):
         ax.text(min(v + 0.01, 0.9), i, f"{v:.0%}", va="center", fontsize="small")
+    _stamp(ax.figure)
     return ax.figure, ax
 
 
@@ -334,6 +348,7 @@ def plot_comparison_bars(
         if ax is not axes[0]:
             ax.set_yticklabels([])
     fig.tight_layout()
+    _stamp(fig)
     return fig
 
 
@@ -376,6 +391,7 @@ def plot_accuracy_vs_speed(
     ax.set_xlabel(x_label + ", log scale")
     ax.set_ylabel(y_label)
     ax.grid(alpha=0.3)
+    _stamp(fig)
     return fig, ax
 
 
@@ -403,4 +419,5 @@ def plot_data_efficiency(table: Any, *, ax: Axes | None = None) -> tuple[Figure,
     ax.set_title("When does transfer learning pay?")
     ax.grid(alpha=0.3)
     ax.legend()
+    _stamp(fig)
     return fig, ax

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 __all__ = ["METRICS_ENV", "GENERATED_KEY", "MEANINGLESS_KEY", "MEANINGLESS", "log_metric", "note_generated",
-           "new_data_section", "generated", "read_metrics"]
+           "new_data_section", "generated", "meaningless_now", "read_metrics"]
 
 METRICS_ENV = "TLH_METRICS_FILE"
 #: Key of the metrics file listing what this lesson generated instead of real data.
@@ -57,6 +57,11 @@ def new_data_section() -> None:
     """
     for what in [w for w, kind in _active.items() if kind == "data"]:
         del _active[what]
+
+
+def meaningless_now() -> bool:
+    """Tell whether a metric (or chart) made now comes from generated data or random weights."""
+    return bool(_active)
 
 
 def generated() -> list[str]:
