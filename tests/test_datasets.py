@@ -32,9 +32,14 @@ def test_get_cats_and_dogs_in_smoke_mode_without_assets_generates_data(monkeypat
     monkeypatch.setenv("TLH_SMOKE", "1")
     monkeypatch.setenv("TLH_ASSETS_DIR", str(tmp_path / "absent"))
     monkeypatch.setenv("TLH_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("TLH_OFFLINE", "1")
     root = datasets.get_cats_and_dogs()
     assert root.is_relative_to(tmp_path / "cache")
-    assert len(list((root / "validation" / "dogs").glob("*.jpg"))) == 40
+    # As many per class as any lesson's smoke settings take (lesson 04: 50 validation + 50 test from validation/).
+    assert len(list((root / "validation" / "dogs").glob("*.jpg"))) == 100
+    from tlhelpers import report
+
+    assert report.generated() and report.meaningless_now()
 
 
 def test_get_cats_and_dogs_in_smoke_mode_prefers_real_assets(monkeypatch, tmp_path):
