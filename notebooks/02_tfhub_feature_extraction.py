@@ -17,7 +17,9 @@
 # # Lesson 02: Feature extraction with TF-Hub models on Keras 3
 #
 # You use a network pre-trained on ImageNet, published on TF-Hub, as a frozen feature extractor, train a
-# small classifier on its features, and make that training several times faster by computing the features once.
+# small classifier on its features, and make that training several times faster by computing the features once
+# (measured in [benchmarks section 3](../docs/benchmarks.md#3-feature-extraction-cached-features-versus-recompute-every-epoch):
+# 18.0 s instead of 142.8 s for 10 epochs on 1,999 photos, the same accuracy, 2 CPU cores).
 #
 # [![Open in Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/tl-course/transfer-learning-course/blob/main/notebooks/02_tfhub_feature_extraction.ipynb)
 # [![Open in Kaggle](https://kaggle.com/static/images/open-in-kaggle.svg)](https://kaggle.com/kernels/welcome?src=https://github.com/tl-course/transfer-learning-course/blob/main/notebooks/02_tfhub_feature_extraction.ipynb)

@@ -93,8 +93,14 @@ if "google.colab" in sys.modules or "KAGGLE_KERNEL_RUN_TYPE" in os.environ or os
 # Import what the lesson uses, pick the hardware strategy, fix the seed and read this mode's settings:
 
 # %%
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
 import keras
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import tensorflow as tf
 
@@ -104,6 +110,7 @@ from tlhelpers import (
     config,
     data,
     datasets,
+    features,
     models,
     plots,
     realfiles,
@@ -152,6 +159,58 @@ loss0, acc0 = first.model.evaluate(val_ds, verbose=0)
 print(f"{CANDIDATES[0]} before training: validation accuracy {acc0:.3f}, loss {loss0:.3f}")
 
 # %% [markdown]
+# ## Measure one candidate by hand
+#
+# Before a helper measures nine networks, measure one yourself. Five numbers decide a backbone: accuracy on the
+# validation photos (to choose) and on the test photos (to report, once), size (parameters, megabytes on disk),
+# and speed (images per second in batches, milliseconds for one image). The base is frozen, so its features are
+# computed **once** and the head trains on them:
+
+# %%
+t0 = time.perf_counter()
+train_f, val_f, test_f = (features.extract_features(first.features, ds, progress=False)
+                          for ds in (train_ds, val_ds, test_ds))
+feature_seconds = time.perf_counter() - t0
+with strategy.scope():  # the head is a small model of its own: compile it to train it on the features
+    first.head.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
+first.head.fit(train_f.features, train_f.labels, epochs=cfg.epochs, batch_size=batch_size, verbose=0)
+# first.head is the head inside first.model: the model now predicts with the trained head
+val_acc = first.model.evaluate(val_ds, verbose=0)[1]  # the whole model on the photos, end to end
+test_acc = first.head.evaluate(test_f.features, test_f.labels, verbose=0)[1]
+params = sum(int(np.prod(w.shape)) for w in first.model.weights)
+with tempfile.TemporaryDirectory() as tmp:
+    first.model.save(Path(tmp) / "candidate.keras")
+    saved_mb = (Path(tmp) / "candidate.keras").stat().st_size / 2**20
+
+run = tf.function(lambda x: first.model(x, training=False), reduce_retracing=True)  # inference, as deployed
+batch = tf.convert_to_tensor(next(iter(val_ds))[0], tf.float32)
+run(batch), run(batch[:1])  # the first calls build the graph: not timed
+
+
+def median_seconds(x, repeats):
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run(x).numpy()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+throughput = int(batch.shape[0]) / median_seconds(batch, 5)
+latency_ms = 1000 * median_seconds(batch[:1], 10)
+by_hand = {"val_accuracy": val_acc, "test_accuracy": test_acc, "params_total": params, "saved_mb": saved_mb,
+           "throughput_img_s": throughput, "latency_ms": latency_ms}
+print(f"{CANDIDATES[0]}: features once in {feature_seconds:.1f} s; validation {val_acc:.1%}, test {test_acc:.1%}; "
+      f"{plots.human(params)} parameters, {saved_mb:.1f} MB on disk; {plots.human(throughput)} images/s in "
+      f"batches of {int(batch.shape[0])}, {latency_ms:.1f} ms for one image (this machine)")
+report.log_metric("by_hand_val_accuracy", val_acc)
+
+# %% [markdown]
+# Medians of several timed calls after an untimed first call (which builds the graph) make the speed repeatable;
+# they are this machine's numbers, not a GPU's. `compare.compare` below does exactly these steps for every
+# candidate (through `training.fit_two_phase`, the same seed and settings) and puts the rows in one table.
+
+# %% [markdown]
 # ## Bring your own backbone
 #
 # SqueezeNet v1.1 is not in `keras.applications`. `tlhelpers.squeezenet` writes its architecture in a few lines
@@ -193,6 +252,11 @@ with pd.option_context("display.width", 200, "display.precision", 3):
     print(table[shown].to_string(index=False))
 for _, row in table[table["status"] == "ok"].iterrows():
     report.log_metric(f"val_accuracy_{row['name']}", row["val_accuracy"])
+helper_row = table.set_index("name").loc[CANDIDATES[0]]
+print(f"\n{CANDIDATES[0]}, measured by hand above and by compare (a new model, trained again):")
+for key, value in by_hand.items():
+    show = (lambda v: f"{v:.1%}") if "accuracy" in key else plots.human
+    print(f"  {key:18s} by hand {show(value):>10s}   compare {show(float(helper_row[key])):>10s}")
 
 # %% [markdown]
 # ## Read the charts

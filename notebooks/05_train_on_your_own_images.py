@@ -247,6 +247,10 @@ plt.show()
 # Note: a vertical flip only helps where upside-down photos are plausible (satellite images, microscopy), not
 # for cats and dogs.
 #
+# Note: `RandomRotation(0.2)` is **not** 0.2 degrees, nor 20 degrees: it is up to 0.2 of a full turn, 72 degrees
+# either way. The old `rotation_range=20` becomes `RandomRotation(20 / 360)`, about 0.056. Zoom and translation
+# factors are fractions of the image size, as before.
+#
 # Four separate layers resample every image four times. `layers.RandomAffine` does flip, rotation, zoom and
 # shift in one resampling (less blur, and faster: in
 # [benchmarks section 1](../docs/benchmarks.md#1-input-pipeline-our-folder-pipeline-versus-imagedatagenerator) the

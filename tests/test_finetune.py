@@ -74,6 +74,31 @@ def test_training_false_alone_does_not_protect_batchnorm():
     assert drifted
 
 
+def test_a_second_deeper_unfreeze_takes_effect():
+    # Keras 3 leaves layers frozen one by one frozen when `base.trainable = True` is set on a base that is already
+    # trainable; unfreeze must set every layer, or the deeper second call silently trains the old depth.
+    tm = _tm()
+    bns = _bn_layers(tm.base)
+    shallow = models.unfreeze(tm.base, 100)
+    deep = models.unfreeze(tm.base, 0)
+    assert deep > shallow
+    assert all(layer.trainable for layer in tm.base.layers if layer not in bns)
+    assert not any(layer.trainable for layer in bns)
+    assert models.unfreeze(tm.base, 100) == shallow  # and back up again
+    assert not any(layer.trainable for layer in tm.base.layers[:100])
+
+
+def test_plain_trainable_true_does_not_undo_per_layer_freezing():
+    # The Keras behaviour the test above guards against (if Keras changes it, this test says so and the Note in
+    # lesson 03 can go).
+    tm = _tm()
+    tm.base.trainable = True
+    for layer in tm.base.layers[:100]:
+        layer.trainable = False
+    tm.base.trainable = True
+    assert not any(layer.trainable for layer in tm.base.layers[:100])
+
+
 def test_unfreeze_accepts_name_fraction_and_rejects_bad_values():
     tm = _tm()
     n = len(tm.base.layers)

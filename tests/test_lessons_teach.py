@@ -20,7 +20,10 @@ REFREEZE_BN = r"isinstance\(layer, keras\.layers\.BatchNormalization\):\s*\n\s*l
 @pytest.mark.parametrize(("lesson", "patterns"), [
     ("01", [r"keras\.(Sequential|Model)\(", r"\.compile\(", r"\.fit\("]),
     ("03", [r"include_top=False", r"base\.trainable = False", r"training=False", r"keras\.Model\(",
-            r"\.trainable = True", REFREEZE_BN, r"initial_epoch="]),
+            r"\.trainable = True", REFREEZE_BN, r"initial_epoch=",
+            # seed techniques: a photo file for decode_predictions, trimming a complete model, one logit
+            r"keras\.utils\.load_img\(", r"img_to_array\(", r"np\.expand_dims\(", r"layers\[-3\]\.output",
+            r"class Wrapper\(keras\.Model\)", r"Dense\(1,", r"from_logits=True", r"threshold=0\.0"]),
     ("05", [r"\.trainable = False", r"\.trainable = True", REFREEZE_BN, r"class_weight=class_weight",
             r"initial_epoch=", r"splitfolders\.ratio\("]),
 ])
@@ -35,3 +38,18 @@ def test_the_model_is_compiled_again_after_unfreezing(lesson):
     code = _code(lesson)
     unfreeze = code.index(".trainable = True")
     assert re.search(r"\.compile\(", code[unfreeze:]), f"lesson {lesson} unfreezes without compiling again"
+
+
+def test_lesson04_measures_one_candidate_by_hand_before_compare():
+    code = _code("04")
+    helper = code.index("compare.compare(")
+    for step in (r"extract_features\(", r"\.head\.fit\(", r"\.evaluate\(", r"\.save\(", r"perf_counter\(\)"):
+        found = re.search(step, code[:helper])
+        assert found, f"lesson 04 no longer does {step} by hand before compare.compare"
+
+
+def test_lesson03_experiment_covers_depth_rate_and_batchnorm():
+    code = _code("03")
+    rows = re.findall(r'^\s*\("([^"]+)", (?:wrapper|functional),', code, flags=re.M)
+    assert {"top block, low rate", "top 30 %, low rate", "all, low rate", "all, head rate",
+            "top 30 %, BN trainable, subclassed", "top 30 %, BN trainable, functional"} <= set(rows), rows

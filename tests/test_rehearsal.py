@@ -166,7 +166,8 @@ def test_rehearsal_settings_keep_the_full_mode_program():
         full, rehearsal = config.full_settings(key), config.rehearsal_settings(key)
         assert rehearsal.image_size == full.image_size and rehearsal.batch_size == full.batch_size, key
         for name, value in full.extra:
-            if name not in ("aug_passes", "sweep_per_class", "sweep_epochs", "sweep_fine_tune_epochs"):
+            if name not in ("aug_passes", "sweep_per_class", "sweep_epochs", "sweep_fine_tune_epochs",
+                            "experiment_epochs"):
                 assert rehearsal.get(name) == value, (key, name)
         assert rehearsal.epochs == 1 and rehearsal.fine_tune_epochs == min(full.fine_tune_epochs, 1), key
     assert config.rehearsal_settings(4).get("candidates") == config.full_settings(4).get("candidates")

@@ -262,7 +262,9 @@ _LESSONS: dict[str, dict[str, LessonSettings]] = {
             mode="full", image_size=160, batch_size=32, epochs=10, fine_tune_epochs=10,
             source="cats_and_dogs_filtered (2,000 train / 1,000 validation photos), downloaded",
             extra=(("backbone", "VGG16"), ("alpha", None), ("unfreeze_from", "block5_conv1"),
-                   ("head_lr", 1e-3), ("fine_tune_lr", 1e-5), ("classifier", "EfficientNetB0")),
+                   ("head_lr", 1e-3), ("fine_tune_lr", 1e-5), ("classifier", "EfficientNetB0"),
+                   ("bn_backbone", "MobileNetV2"), ("bn_alpha", 1.0), ("top_block", "block_16_expand"),
+                   ("experiment_epochs", 3)),
         ),
         "smoke": LessonSettings(
             mode="smoke", image_size=224, batch_size=32, epochs=10, fine_tune_epochs=2,
@@ -270,7 +272,9 @@ _LESSONS: dict[str, dict[str, LessonSettings]] = {
             source="cats_and_dogs_filtered photos (cached or downloaded once; generated without network), "
                    "100/100 per class",
             extra=(("backbone", "MobileNetV2"), ("alpha", 0.35), ("unfreeze_from", 100),
-                   ("head_lr", 1e-3), ("fine_tune_lr", 1e-5), ("classifier", "EfficientNetB0")),
+                   ("head_lr", 1e-3), ("fine_tune_lr", 1e-5), ("classifier", "EfficientNetB0"),
+                   ("bn_backbone", "MobileNetV2"), ("bn_alpha", 0.35), ("top_block", "block_16_expand"),
+                   ("experiment_epochs", 1)),
         ),
     },
     "03-cifar10": {
@@ -331,7 +335,7 @@ _REHEARSAL_DATA: dict[str, dict[str, object]] = {
     "01": {"train_examples": 64, "val_examples": 64, "test_examples": 64},
     "02": {"train_examples": 64, "val_examples": 64, "test_examples": 64, "aug_passes": 2},
     "02-folder": {"train_examples": 16, "val_examples": 16},
-    "03": {"train_examples": 16, "val_examples": 16},
+    "03": {"train_examples": 16, "val_examples": 16, "experiment_epochs": 1},
     "03-cifar10": {"train_examples": 64, "val_examples": 64, "test_examples": 64},
     "04": {"train_examples": 16, "val_examples": 8, "test_examples": 8, "sweep_per_class": (4, 8),
            "sweep_epochs": 1, "sweep_fine_tune_epochs": 1},

@@ -349,8 +349,10 @@ def unfreeze(base: keras.Model, from_layer: int | str | float = 0) -> int:
         if not 0 <= start < n:
             raise ValueError(f"{base.name} has {n} layers; from_layer must be in 0..{n - 1}, got {start}.")
     base.trainable = True
-    for layer in base.layers[:start]:
-        layer.trainable = False
+    # Layer by layer: on a base that is already trainable, Keras 3 (3.15.1 measured) does not switch layers frozen
+    # one by one back on when `base.trainable = True` is set again, so a second, deeper unfreeze would not take.
+    for i, layer in enumerate(base.layers):
+        layer.trainable = i >= start
     freeze_batchnorm(base)
     import keras
 

@@ -99,6 +99,8 @@ def _lesson_models(lesson: str) -> list[tuple[str, str, dict, str, str, str]]:
         names = []
         if s.get("backbone"):
             names.append((str(s.get("backbone")), s.get("alpha"), s.image_size, False))
+        if s.get("bn_backbone"):
+            names.append((str(s.get("bn_backbone")), s.get("bn_alpha"), s.image_size, False))
         for cand in s.get("candidates") or ():
             if cand != "scratch" and not str(cand).startswith("hub:"):
                 names.append((*backbones.parse_spec(str(cand)), s.image_size, False))
