@@ -22,6 +22,7 @@ BENCHMARKS = [
     ("finetune_vs_tutorial", ["--repeats", "1"]),
     ("backbones", []),
     ("folder_memory", []),
+    ("export_artifacts", []),
 ]
 
 

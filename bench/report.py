@@ -13,7 +13,7 @@ from bench.common import RESULTS
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 
 ORDER = ["folder_pipeline_vs_imagedatagenerator", "memory_resize", "cached_vs_recompute", "finetune_vs_tutorial",
-         "backbones", "folder_memory"]
+         "backbones", "folder_memory", "export_artifacts"]
 
 TITLES = {
     "folder_pipeline_vs_imagedatagenerator": "1. Input pipeline: our folder pipeline versus `ImageDataGenerator`",
@@ -22,6 +22,7 @@ TITLES = {
     "finetune_vs_tutorial": "4. End to end: two-phase fine-tuning versus the official TensorFlow tutorial recipe",
     "backbones": "5. Backbones: the `tlhelpers.compare` table on real photos",
     "folder_memory": "6. Bounded memory: the folder pipeline's image cache as a folder grows",
+    "export_artifacts": "7. Export: SavedModel and LiteRT artifacts versus the `.keras` model",
 }
 
 
@@ -147,9 +148,26 @@ def _folder_memory(r: dict) -> list[str]:
     return lines
 
 
+def _export(r: dict) -> list[str]:
+    k = r["keras"]
+    lines = ["| artifact | size (MB) | top-1 agreement with `.keras` | largest output difference | accuracy | "
+             "one image (ms) | `.keras` model, one image (ms) |", "|---|---|---|---|---|---|---|",
+             f"| `.keras` file (reference) | {k['size_mb']:.2f} | - | - | {k['accuracy'] * 100:.1f} % | - | - |"]
+    for row in r["rows"]:
+        label = row["format"] + ("" if row["quantize"] == "none" else f", {row['quantize']} quantization")
+        lines.append(f"| {label} | {row['size_mb']:.2f} | {row['top1_agreement'] * 100:.1f} % | "
+                     f"{row['max_abs_diff']:.1e} | {row['accuracy'] * 100:.1f} % | {row['latency_ms']:.2f} | "
+                     f"{row['keras_latency_ms']:.2f} |")
+    t = r["targets"]
+    lines += ["", "Targets for the float32 artifacts: top-1 agreement at least 99 % "
+              f"({_target(t['float32_agree_99pct'])}), outputs within 1e-4 ({_target(t['float32_within_1e-4'])}). "
+              "Latencies are this CPU's, one image at a time; a SavedModel folder's size includes its variables."]
+    return lines
+
+
 RENDER = {"folder_pipeline_vs_imagedatagenerator": _pipeline, "memory_resize": _memory,
           "cached_vs_recompute": _cached, "finetune_vs_tutorial": _finetune, "backbones": _backbones,
-          "folder_memory": _folder_memory}
+          "folder_memory": _folder_memory, "export_artifacts": _export}
 
 
 def render(results_dir: Path = RESULTS) -> str:

@@ -76,7 +76,9 @@ def plan() -> dict[str, list[tuple]]:
         "03": [("VGG16", 160, None, 2 * sum(d.values()) + 10 * sum(d.values()) + 10 * d["val"], 10 * d["train"], 32,
                 0.5),
                ("EfficientNetB0", 224, None, c["train"] + c["val"] + 3 * c["val"] + c["test"], 3 * c["train"], 64,
-                0.2)],
+                0.2),
+               # the BatchNorm section: features once, 7 evaluations, 6 experiment runs of 3 epochs
+               ("MobileNetV2", 160, 1.0, sum(d.values()) + 7 * d["val"], 6 * 3 * d["train"], 32, 0.5)],
         "04": [(n, 160, None, 2 * (d["train"] + d["val"]), 0, 32, 0.0) for n in
                ("VGG16", "InceptionV3", "ResNet101V2", "EfficientNetV2B0", "ConvNeXtTiny", "MobileNetV3Large",
                 "MobileNetV2", "SqueezeNet", "scratch")]

@@ -22,8 +22,10 @@ docs/architecture.md has the map, tests/test_architecture.py keeps it true):
     models: model builders, freeze/unfreeze, save/load.
     training: accelerator set-up, two-phase training, timing, histories.
     evaluate: predictions, confusion matrices, per-class accuracy.
+    explain: Grad-CAM heat maps (where the model looked).
     compare: backbones trained the same way, side by side.
     recipes: whole jobs as one call (``tlh train``).
+    export: SavedModel / LiteRT export, checked against the Keras model.
     plots: learning curves, confusion matrices, image grids, comparison charts.
     prefetch: every download the lessons make; ``tlh prefetch``/``doctor``.
     runner: headless execution of the lessons (``tlh run``).

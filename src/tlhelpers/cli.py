@@ -9,6 +9,7 @@ Commands:
     tlh compare --data DIR --backbones a,b  train candidates the same way; table and charts
     tlh train DIR --backbone NAME           fine-tune on a class-per-folder dataset; .keras + report
     tlh predict MODEL IMAGE ...             top-k labels for image files (--json)
+    tlh export MODEL [--format litert]      SavedModel / LiteRT file, checked against the .keras model
     tlh prefetch [--lesson N | --all] [--smoke]  download what the lessons need (--dry-run lists it)
     tlh doctor                              versions, hardware, caches, what is missing per lesson
     tlh backbones                           list the registered backbones
@@ -88,6 +89,18 @@ def build_parser() -> argparse.ArgumentParser:
     pred.add_argument("images", type=Path, nargs="+", help="image files")
     pred.add_argument("--top-k", type=int, default=3)
     pred.add_argument("--json", action="store_true", help="print JSON instead of text")
+
+    exp = sub.add_parser("export", help="export a .keras model as a SavedModel or LiteRT file, checked against it")
+    exp.add_argument("model", type=Path, help="a .keras file written by tlh train (or saved by a lesson)")
+    exp.add_argument("--format", choices=["saved_model", "litert"], default="saved_model")
+    exp.add_argument("--quantize", choices=["dynamic", "float16"], default=None, help="LiteRT only")
+    exp.add_argument("--out", type=Path, default=None,
+                     help="where to write (default: beside the model, <name>_saved_model or <name>.tflite)")
+    exp.add_argument("--images", type=Path, default=None,
+                     help="a folder of photos to check on (class sub-folders or files; up to --check of them); "
+                          "default: random images, which check the plumbing, not the accuracy")
+    exp.add_argument("--check", type=int, default=200, help="how many photos to compare on (default 200)")
+    exp.add_argument("--overwrite", action="store_true", help="replace an existing artifact")
 
     sub.add_parser("backbones", help="list the registered backbones")
 
@@ -234,6 +247,58 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     return 1 if errors == len(results) else 0
 
 
+def _check_images(folder: Path, limit: int) -> list[Path]:
+    """Image files under ``folder`` (sorted, recursive, tool droppings skipped), at most ``limit``, spread evenly."""
+    from tlhelpers import data
+
+    files = sorted(p for p in folder.rglob("*") if p.is_file()
+                   and not any(data.ignored_reason(part) for part in p.relative_to(folder).parts)
+                   and p.suffix.lower() in {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp"})
+    step = max(1, len(files) // max(1, limit))
+    return files[::step][:limit]
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    if not args.model.is_file():
+        return _fail("export", f"{args.model} does not exist. Train one with: tlh train DIR --out {args.model}")
+    if args.quantize and args.format != "litert":
+        return _fail("export", "--quantize applies to LiteRT files only: add --format litert.")
+    if args.images is not None and not args.images.is_dir():
+        return _fail("export", f"--images {args.images} is not a folder.")
+    import numpy as np
+
+    from tlhelpers import evaluate, export, models
+
+    try:
+        model = models.load_model(args.model)
+    except Exception as exc:  # noqa: BLE001 - any loading problem becomes a message
+        return _fail("export", f"cannot load {args.model}: {exc}")
+    size = int(model.input_shape[1])
+    images = None
+    if args.images is not None:
+        files = _check_images(args.images, args.check)
+        rows = []
+        for f in files:
+            try:
+                rows.append(evaluate.load_image_file(f, size))
+            except ValueError as exc:
+                print(f"skipped: {exc}")
+        if not rows:
+            return _fail("export", f"no readable image under {args.images} to check the export on.")
+        images = np.stack(rows)
+    default = (args.model.with_name(args.model.stem + "_saved_model") if args.format == "saved_model"
+               else args.model.with_suffix(".tflite"))
+    try:
+        report = export.export_model(model, args.out or default, format=args.format, quantize=args.quantize,
+                                     images=images, overwrite=args.overwrite)
+    except (ValueError, FileExistsError) as exc:
+        return _fail("export", str(exc))
+    print(report.summary())
+    if images is None:
+        print("checked on random images: pass --images FOLDER to check the agreement on real photos.")
+    return 0
+
+
 def _cmd_backbones(args: argparse.Namespace) -> int:
     from tlhelpers import backbones
 
@@ -313,7 +378,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     args = build_parser().parse_args(argv)
     handlers = {"run": _cmd_run, "mode": _cmd_mode, "compare": _cmd_compare, "train": _cmd_train,
-                "predict": _cmd_predict, "backbones": _cmd_backbones, "prefetch": _cmd_prefetch,
+                "predict": _cmd_predict, "export": _cmd_export, "backbones": _cmd_backbones, "prefetch": _cmd_prefetch,
                 "doctor": _cmd_doctor}
     return handlers[args.command](args)
 

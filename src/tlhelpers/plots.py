@@ -31,6 +31,7 @@ __all__ = [
     "plot_comparison_bars",
     "plot_accuracy_vs_speed",
     "plot_data_efficiency",
+    "plot_gradcam",
     "GENERATED_STAMP",
 ]
 
@@ -421,3 +422,50 @@ def plot_data_efficiency(table: Any, *, ax: Axes | None = None) -> tuple[Figure,
     ax.legend()
     _stamp(fig)
     return fig, ax
+
+
+def plot_gradcam(
+    images: np.ndarray,
+    heatmaps: np.ndarray,
+    *,
+    titles: Sequence[str] | None = None,
+    title_colors: Sequence[str] | None = None,
+    alpha: float = 0.45,
+    ncols: int = 4,
+) -> Figure:
+    """Overlay Grad-CAM heat maps on their photos (each map stretched bilinearly to its photo).
+
+    Args:
+        images: ``[N, H, W, 3]`` photos in 0..255.
+        heatmaps: ``[N, h, w]`` maps in 0..1 (:attr:`tlhelpers.explain.GradCam.heatmaps`).
+        titles: One title per image (e.g. "cat 97 %"). Defaults to none.
+        title_colors: One colour per title (e.g. green right, red wrong). Defaults to black.
+        alpha: Opacity of the heat map. Defaults to 0.45.
+        ncols: Columns of the grid. Defaults to 4.
+
+    Returns:
+        The figure (a colour bar says what the colours mean).
+    """
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    n = len(images)
+    if n == 0 or len(heatmaps) != n:
+        raise ValueError(f"Need as many heat maps as images (got {len(heatmaps)} maps for {n} images).")
+    nrows = -(-n // ncols)
+    fig, grid = plt.subplots(nrows, ncols, figsize=(2.3 * ncols, 2.4 * nrows), squeeze=False)
+    shown = None
+    for i, ax in enumerate(grid.ravel()):
+        ax.axis("off")
+        if i >= n:
+            continue
+        photo = np.clip(np.asarray(images[i], dtype=float), 0, 255).astype(np.uint8)
+        h, w = photo.shape[:2]
+        heat = np.asarray(Image.fromarray(np.asarray(heatmaps[i], "float32")).resize((w, h), Image.BILINEAR))
+        ax.imshow(photo)
+        shown = ax.imshow(np.clip(heat, 0, 1), cmap="jet", alpha=alpha, vmin=0, vmax=1)
+        if titles is not None:
+            ax.set_title(titles[i], fontsize="small", color=(title_colors[i] if title_colors else "black"))
+    fig.colorbar(shown, ax=list(grid.ravel()), shrink=0.8, label="evidence for the class (0 to 1)")
+    _stamp(fig)
+    return fig
