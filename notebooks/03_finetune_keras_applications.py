@@ -572,6 +572,16 @@ wrapper.load_weights(start_file)
 bn_base.trainable = False
 
 # %% [markdown]
+# How to read it (smoke mode, 2 CPU cores, 2026-11-23: 200 training and 200 validation photos, one epoch per run):
+# the head alone scored 95.0 %; fine-tuning the top block, the top 30 % or all layers at the low rate gave 95.5 %,
+# 95.5 % and 96.0 %, a photo or two either way: with this little data and one epoch, depth hardly matters, and the
+# cheap head did nearly all the work. The head's rate (1e-3) on all layers dropped it to 50.0 %, chance: large
+# steps wreck the pretrained features, which is why fine-tuning uses a rate 10 to 100 times lower. With BatchNorm
+# trainable, the subclassed wrapper kept its ImageNet statistics (largest change 0.0000, its `call` says
+# `training=False`), while the functional model moved them (0.0151 after one epoch at 1e-5): freeze the BN layers
+# themselves, which works in both. Where to unfreeze and which rate are worth measuring on your own data, as here:
+# start with the head, then the top block at a low rate, and go deeper only while validation accuracy improves.
+#
 # Note: this section compiles with `jit_compile=False`. Every `compile` after a `trainable` change makes Keras
 # build the training step again, and with XLA (Keras's choice on one GPU) that means compiling the whole network
 # again: worth it for a long training run, not for six runs of a few epochs each. In the course's GPU-shaped

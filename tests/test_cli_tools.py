@@ -89,3 +89,32 @@ def test_real_train_then_predict_is_at_least_95_percent(tmp_path, monkeypatch, c
     correct = sum(r["top"][0][0] == ("cats" if "/cats/" in r["path"] else "dogs") for r in results)
     print(f"\ntlh predict: {correct} / {len(results)} validation photos correct")
     assert correct >= 950
+
+
+def test_export_writes_and_checks_on_photos_and_fails_clearly(tmp_path, capsys):
+    import keras
+
+    from tlhelpers import models
+
+    root = standins.make_synthetic_folder(tmp_path / "photos", per_class=6, size=48)
+    (root / "train" / "__MACOSX").mkdir()
+    (root / "train" / "__MACOSX" / "._x.jpg").write_bytes(b"not an image")  # a tool's dropping: never read
+    tm = models.build_transfer_model("MobileNetV2", 2, image_size=48, weights=None, alpha=0.35)
+    path = tmp_path / "m.keras"
+    models.with_class_names(tm.model, ["cats", "dogs"]).save(path)
+    before = sorted(p.name for p in (root / "train").rglob("*"))
+    assert cli.main(["export", str(path), "--images", str(root / "train"), "--check", "5"]) == 0
+    out = capsys.readouterr().out
+    assert "on 5 images: top-1 agreement 100.0%" in out and "m_saved_model" in out
+    assert (tmp_path / "m_saved_model" / "saved_model.pb").is_file()
+    assert (tmp_path / "m_saved_model.labels.txt").read_text().split() == ["cats", "dogs"]
+    assert sorted(p.name for p in (root / "train").rglob("*")) == before  # the photo folder is untouched
+    assert cli.main(["export", str(path)]) == 2  # exists already
+    assert "exists already" in capsys.readouterr().err
+    assert cli.main(["export", str(path), "--format", "litert", "--quantize", "float16"]) == 0
+    assert "random images" in capsys.readouterr().out and (tmp_path / "m.tflite").is_file()
+    assert cli.main(["export", str(path), "--quantize", "dynamic"]) == 2
+    assert "LiteRT files only" in capsys.readouterr().err
+    assert cli.main(["export", str(tmp_path / "missing.keras")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    keras.backend.clear_session()

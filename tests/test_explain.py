@@ -97,3 +97,20 @@ def test_a_branching_model_is_refused_not_misread():
     model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(x))
     with pytest.raises(ValueError, match="simple chain"):
         explain.grad_cam(model, np.zeros((1, 32, 32, 3), "float32"))
+
+
+def test_overlay_plot_returns_its_figure_and_refuses_mismatched_maps():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from tlhelpers import plots
+
+    images = np.random.default_rng(0).uniform(0, 255, (3, 40, 40, 3))
+    maps = np.random.default_rng(1).uniform(0, 1, (3, 5, 5)).astype("float32")
+    fig = plots.plot_gradcam(images, maps, titles=["cat 97 %", "dog 60 %", "cat 51 %"],
+                             title_colors=["green", "red", "green"], ncols=2)
+    titled = [ax for ax in fig.axes if ax.get_title()]
+    assert [ax.get_title() for ax in titled] == ["cat 97 %", "dog 60 %", "cat 51 %"]
+    assert any("evidence" in ax.get_ylabel() for ax in fig.axes)  # the colour bar says what the colours mean
+    with pytest.raises(ValueError, match="as many heat maps"):
+        plots.plot_gradcam(images, maps[:2])
