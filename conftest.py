@@ -3,15 +3,69 @@
 Set here, before any kernel starts, so `pytest` (unit tests and `--nbval-lax`
 over notebooks/) is offline and fast. Export TLH_SMOKE=0 to run the notebooks
 in full mode under nbval instead.
+
+The notebooks run in the README's main situation, the laptop tier: when the
+real offline assets exist, each nbval kernel sees them only as a pre-filled
+course cache (``<cache>/assets``), with no assets folder of its own and no
+network. Each lesson's metrics go to ``NBVAL_METRICS/<notebook>.json``;
+``tests/test_laptop_tier.py`` checks them after the notebooks ran (it runs
+the lessons itself when pytest was not asked to run the notebooks).
 """
 
 import os
+import tempfile
+from pathlib import Path
 
 os.environ.setdefault("TLH_SMOKE", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 import pytest  # noqa: E402
+
+#: Where the nbval kernels write their lessons' metrics (one JSON file per notebook).
+NBVAL_METRICS = Path(tempfile.mkdtemp(prefix="tlh-nbval-metrics-"))
+_kernel_env: dict[str, str] = {}
+_current_notebook: list[str] = []
+
+
+def laptop_tier_env(root: Path, assets: Path) -> dict[str, str]:
+    """Return the laptop tier's environment under ``root``: the assets as a pre-filled cache, nothing else."""
+    cache, empty = root / "cache", root / "no_assets_here"
+    cache.mkdir(parents=True, exist_ok=True)
+    empty.mkdir(exist_ok=True)
+    if not (cache / "assets").exists():
+        (cache / "assets").symlink_to(assets, target_is_directory=True)
+    return {"TLH_CACHE_DIR": str(cache), "TLH_ASSETS_DIR": str(empty), "TLH_OFFLINE": "1"}
+
+
+def _is_notebook_cell(item) -> bool:
+    return str(getattr(item, "fspath", "")).endswith(".ipynb")
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Run the checks marked ``after_notebooks`` (they read what the notebooks measured) after the last cell."""
+    late = [i for i in items if i.get_closest_marker("after_notebooks")]
+    if late and any(_is_notebook_cell(i) for i in items):
+        items[:] = [i for i in items if i not in late] + late
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    """Before a notebook's kernel starts (at its first cell), point its metrics file and the laptop tier at it."""
+    if not _is_notebook_cell(item):
+        return
+    stem = Path(str(item.fspath)).stem
+    if _current_notebook and _current_notebook[-1] == stem:
+        return
+    _current_notebook.append(stem)
+    if not _kernel_env and os.environ.get("TLH_SMOKE", "").strip().lower() in ("1", "true", "yes", "on"):
+        from tlhelpers import config as tlh_config
+
+        assets = tlh_config.assets_dir()
+        if assets is not None and not os.environ.get("TLH_CACHE_DIR"):
+            _kernel_env.update(laptop_tier_env(Path(tempfile.mkdtemp(prefix="tlh-nbval-laptop-")), assets))
+    os.environ.update(_kernel_env)
+    os.environ["TLH_METRICS_FILE"] = str(NBVAL_METRICS / f"{stem}.json")
 
 
 @pytest.fixture(autouse=True)

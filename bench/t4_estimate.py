@@ -86,6 +86,8 @@ def plan() -> dict[str, list[tuple]]:
                # measured by hand first: the first candidate's features and one evaluation
                + [("VGG16", 160, None, d["train"] + 2 * d["val"], 0, 32, 0.0)],
         "05": [("MobileNetV2", 224, 1.0, sum(f.values()) + 5 * f["val"] + f["test"], 5 * f["train"], 32, 0.3)],
+        # features once, 2 fine-tuning epochs, evaluations, the test split for top losses and 3 export checks
+        "06": [("MobileNetV2", 224, 1.0, sum(f.values()) + 3 * f["val"] + 6 * f["test"], 2 * f["train"], 32, 0.3)],
     }
 
 

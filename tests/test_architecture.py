@@ -24,7 +24,7 @@ TIERS: dict[int, tuple[str, ...]] = {
     3: ("layers",),
     4: ("models",),
     5: ("training", "evaluate", "explain"),
-    6: ("compare", "recipes", "export"),
+    6: ("compare", "recipes", "export", "demo"),
     7: ("plots",),
     8: ("prefetch", "runner"),
     9: ("cli",),

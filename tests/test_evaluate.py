@@ -49,3 +49,19 @@ def test_predict_dataset_rejects_empty():
     ds = tf.data.Dataset.from_tensor_slices((np.zeros((0, 2, 2, 3), np.float32), np.zeros((0,), np.int64)))
     with pytest.raises(ValueError, match="empty"):
         evaluate.predict_dataset(_Echo(), ds.batch(2))
+
+
+def test_top_losses_rank_by_the_probability_of_the_true_class():
+    labels = np.array([0, 1, 1, 0, 1])
+    probs = np.array([[0.9, 0.1],    # right, sure: loss 0.105
+                      [0.6, 0.4],    # wrong, hesitant: 0.916
+                      [0.45, 0.55],  # right, hesitant: 0.598
+                      [0.02, 0.98],  # wrong, sure: 3.912
+                      [0.0, 1.0]])   # right, certain: 0
+    preds = evaluate.Predictions(images=np.zeros((5, 2, 2, 3), np.uint8), labels=labels, probs=probs)
+    idx, losses = evaluate.top_losses(preds, k=3)
+    assert idx.tolist() == [3, 1, 2]  # the confident mistake first, then a hesitant mistake, then a hesitant hit
+    np.testing.assert_allclose(losses, -np.log([0.02, 0.4, 0.55]))
+    assert evaluate.top_losses(preds, k=10)[0].tolist() == [3, 1, 2, 0, 4]
+    kept = preds._replace(images=np.zeros((2, 2, 2, 3), np.uint8))  # only kept images can be shown
+    assert evaluate.top_losses(kept)[0].tolist() == [1, 0]

@@ -115,6 +115,30 @@ def test_augmentation_is_off_in_the_artifact(tmp_path, fmt):
     assert report.max_abs_diff <= 1e-5, report.summary()
 
 
+@pytest.mark.parametrize("fmt", ["litert", "saved_model"])
+def test_a_mixed_precision_model_exports_computing_in_float32(tmp_path, fmt):
+    # Found by the GPU-shaped rehearsal of lesson 06: under mixed_float16 (every GPU runtime of the course) the
+    # LiteRT conversion failed ("'tf.Conv2D' op is neither a custom op nor a flex op", ERROR_NEEDS_FLEX_OPS).
+    keras.utils.set_random_seed(0)
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        tm = models.build_transfer_model("MobileNetV2", 3, image_size=64, weights=None, alpha=0.35,
+                                         augmentation=models.build_augmentation(seed=1))
+        model = models.with_class_names(tm.model, ["a", "b", "c"])
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert model.dtype_policy.compute_dtype == "float16"
+    twin = export.float32_twin(model)
+    assert twin is not model
+    assert {layer.dtype_policy.compute_dtype for layer in twin._flatten_layers(recursive=True)} == {"float32"}
+    for a, b in zip(twin.weights, model.weights, strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))  # the same weights, not retrained
+    images = np.random.default_rng(0).uniform(0, 255, (12, 64, 64, 3)).astype("float32")
+    report = export.export_model(model, tmp_path / "mixed", format=fmt, images=images)
+    assert report.top1_agreement >= 11 / 12 and report.max_abs_diff < 1e-2, report.summary()
+    assert export.float32_twin(twin) is twin  # a float32 model is exported as it is
+
+
 def test_dynamic_quantization_writes_a_smaller_file_that_still_runs(tmp_path):
     model = _tiny_model()
     plain = export.export_model(model, tmp_path / "plain.tflite", format="litert")

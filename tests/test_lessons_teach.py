@@ -26,6 +26,11 @@ REFREEZE_BN = r"isinstance\(layer, keras\.layers\.BatchNormalization\):\s*\n\s*l
             r"class Wrapper\(keras\.Model\)", r"Dense\(1,", r"from_logits=True", r"threshold=0\.0"]),
     ("05", [r"\.trainable = False", r"\.trainable = True", REFREEZE_BN, r"class_weight=class_weight",
             r"initial_epoch=", r"splitfolders\.ratio\("]),
+    # lesson 06: top losses, Grad-CAM for the predicted and for the true class, both export formats checked on
+    # real photos, an artifact used without Keras, the demo's own function on a photo and on a non-image
+    ("06", [r"evaluate\.top_losses\(", r"explain\.grad_cam\(model, [^)]*\)", r"class_index=preds\.labels",
+            r'"saved_model"', r'"litert"', r"images=check_images", r"export\.load_artifact\(",
+            r"demo\.explain_file\(model, not_a_photo\)", r"demo\.launch\(", r"app\.close\(\)"]),
 ])
 def test_core_calls_are_in_the_lessons_own_cells(lesson, patterns):
     code = _code(lesson)

@@ -26,6 +26,7 @@ docs/architecture.md has the map, tests/test_architecture.py keeps it true):
     compare: backbones trained the same way, side by side.
     recipes: whole jobs as one call (``tlh train``).
     export: SavedModel / LiteRT export, checked against the Keras model.
+    demo: the web page of ``tlh demo`` (Gradio): upload a photo, see top labels and Grad-CAM.
     plots: learning curves, confusion matrices, image grids, comparison charts.
     prefetch: every download the lessons make; ``tlh prefetch``/``doctor``.
     runner: headless execution of the lessons (``tlh run``).

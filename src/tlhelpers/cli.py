@@ -10,6 +10,7 @@ Commands:
     tlh train DIR --backbone NAME           fine-tune on a class-per-folder dataset; .keras + report
     tlh predict MODEL IMAGE ...             top-k labels for image files (--json)
     tlh export MODEL [--format litert]      SavedModel / LiteRT file, checked against the .keras model
+    tlh demo MODEL [--share]                a web page: upload a photo, see top labels and Grad-CAM
     tlh prefetch [--lesson N | --all] [--smoke]  download what the lessons need (--dry-run lists it)
     tlh doctor                              versions, hardware, caches, what is missing per lesson
     tlh backbones                           list the registered backbones
@@ -101,6 +102,15 @@ def build_parser() -> argparse.ArgumentParser:
                           "default: random images, which check the plumbing, not the accuracy")
     exp.add_argument("--check", type=int, default=200, help="how many photos to compare on (default 200)")
     exp.add_argument("--overwrite", action="store_true", help="replace an existing artifact")
+
+    demo = sub.add_parser("demo", help="serve a web page: upload a photo, see the top labels and a Grad-CAM map")
+    demo.add_argument("model", type=Path, help="a .keras file written by tlh train (or saved by a lesson)")
+    demo.add_argument("--top-k", type=int, default=3)
+    demo.add_argument("--host", default="127.0.0.1",
+                      help="interface to listen on (default 127.0.0.1: this computer only; 0.0.0.0: your network)")
+    demo.add_argument("--port", type=int, default=None, help="port (default: the first free one from 7860)")
+    demo.add_argument("--share", action="store_true",
+                      help="also ask Gradio for a temporary public link (needs internet; anyone with it can use it)")
 
     sub.add_parser("backbones", help="list the registered backbones")
 
@@ -258,6 +268,28 @@ def _check_images(folder: Path, limit: int) -> list[Path]:
     return files[::step][:limit]
 
 
+def _cmd_demo(args: argparse.Namespace) -> int:
+    if not args.model.is_file():
+        return _fail("demo", f"{args.model} does not exist. Train one with: tlh train DIR --out {args.model}")
+    if args.top_k < 1:
+        return _fail("demo", "--top-k must be at least 1.")
+    try:
+        import gradio  # noqa: F401
+    except ImportError:
+        return _fail("demo", 'needs Gradio: pip install "tlhelpers[demo]"  (or: pip install gradio)')
+    from tlhelpers import demo, models
+
+    try:
+        model = models.load_model(args.model)
+    except Exception as exc:  # noqa: BLE001 - any loading problem becomes a message
+        return _fail("demo", f"cannot load {args.model}: {exc}")
+    try:
+        demo.launch(model, host=args.host, port=args.port, share=args.share or None, top_k=args.top_k)
+    except OSError as exc:
+        return _fail("demo", f"cannot serve on {args.host}:{args.port or '7860+'}: {exc}")
+    return 0
+
+
 def _cmd_export(args: argparse.Namespace) -> int:
     if not args.model.is_file():
         return _fail("export", f"{args.model} does not exist. Train one with: tlh train DIR --out {args.model}")
@@ -378,8 +410,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     args = build_parser().parse_args(argv)
     handlers = {"run": _cmd_run, "mode": _cmd_mode, "compare": _cmd_compare, "train": _cmd_train,
-                "predict": _cmd_predict, "export": _cmd_export, "backbones": _cmd_backbones, "prefetch": _cmd_prefetch,
-                "doctor": _cmd_doctor}
+                "predict": _cmd_predict, "export": _cmd_export, "demo": _cmd_demo, "backbones": _cmd_backbones,
+                "prefetch": _cmd_prefetch, "doctor": _cmd_doctor}
     return handlers[args.command](args)
 
 

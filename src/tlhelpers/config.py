@@ -257,6 +257,21 @@ _LESSONS: dict[str, dict[str, LessonSettings]] = {
                    ("fine_tune_lr", 1e-5), ("ratio", (0.6, 0.2, 0.2))),
         ),
     },
+    "06": {
+        "full": LessonSettings(
+            mode="full", image_size=224, batch_size=32, epochs=5, fine_tune_epochs=2,
+            source="TensorFlow flower_photos (3,670 photos, 5 classes), downloaded (the data of lesson 05)",
+            extra=(("backbone", "MobileNetV2"), ("alpha", 1.0), ("unfreeze_from", 100), ("ratio", (0.8, 0.1, 0.1)),
+                   ("top_losses", 8)),
+        ),
+        "smoke": LessonSettings(
+            mode="smoke", image_size=224, batch_size=16, epochs=5, fine_tune_epochs=1,
+            source="150 photos per class of cats_and_dogs_filtered (cached or downloaded once; generated without "
+                   "network)",
+            extra=(("backbone", "MobileNetV2"), ("alpha", 0.35), ("unfreeze_from", 100), ("ratio", (0.6, 0.2, 0.2)),
+                   ("top_losses", 8)),
+        ),
+    },
     "03": {
         "full": LessonSettings(
             mode="full", image_size=160, batch_size=32, epochs=10, fine_tune_epochs=10,
@@ -340,6 +355,7 @@ _REHEARSAL_DATA: dict[str, dict[str, object]] = {
     "04": {"train_examples": 16, "val_examples": 8, "test_examples": 8, "sweep_per_class": (4, 8),
            "sweep_epochs": 1, "sweep_fine_tune_epochs": 1},
     "05": {"train_examples": 16},
+    "06": {"train_examples": 16},
 }
 
 

@@ -21,6 +21,7 @@ __all__ = [
     "predict_dataset",
     "confusion_matrix",
     "per_class_accuracy",
+    "top_losses",
     "worst_mistakes",
     "load_image_file",
     "predict_image_file",
@@ -134,6 +135,30 @@ def worst_mistakes(preds: Predictions, k: int = 9) -> np.ndarray:
     wrong = np.flatnonzero(preds.predicted[:n] != preds.labels[:n])
     confidence = preds.probs[wrong, preds.predicted[wrong]]
     return wrong[np.argsort(-confidence)][:k]
+
+
+def top_losses(preds: Predictions, k: int = 9) -> tuple[np.ndarray, np.ndarray]:
+    """Return the kept images with the largest loss (fastai's ``top_losses``), largest first.
+
+    The loss of one image is the cross-entropy ``-log p(true class)``: a
+    confident mistake costs most, a right but hesitant answer costs some, a
+    confident right answer almost nothing. Wrong labels in the data often
+    show up here first.
+
+    Args:
+        preds: From :func:`predict_dataset` (probabilities, not logits).
+        k: How many to return. Defaults to 9.
+
+    Returns:
+        ``(indices into preds.images, their losses)``, at most ``k`` of each.
+    """
+    n = len(preds.images)
+    if n == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.float64)
+    p_true = preds.probs[np.arange(n), preds.labels[:n]].astype(np.float64)
+    losses = -np.log(np.clip(p_true, 1e-12, 1.0))
+    order = np.argsort(-losses, kind="stable")[:k]
+    return order, losses[order]
 
 
 def load_image_file(path: str | os.PathLike, image_size: int) -> np.ndarray:

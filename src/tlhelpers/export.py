@@ -33,7 +33,7 @@ from tlhelpers import models
 if TYPE_CHECKING:  # pragma: no cover
     import keras
 
-__all__ = ["FORMATS", "QUANTIZE", "ExportReport", "export_model", "load_artifact"]
+__all__ = ["float32_twin", "FORMATS", "QUANTIZE", "ExportReport", "export_model", "load_artifact"]
 
 FORMATS = ("saved_model", "litert")
 QUANTIZE = ("dynamic", "float16")
@@ -168,6 +168,49 @@ def _write_saved_model(model: keras.Model, path: Path, shape: tuple) -> None:
     archive.write_out(str(path), verbose=False)
 
 
+def _float32_config(node: Any) -> Any:
+    """Return a copy of a Keras config in which every mixed-precision dtype policy computes in float32."""
+    if isinstance(node, dict):
+        if node.get("class_name") in ("DTypePolicy", "FloatDTypePolicy") and isinstance(node.get("config"), dict):
+            name = str(node["config"].get("name", ""))
+            if name.startswith("mixed_"):
+                return {**node, "config": {**node["config"], "name": "float32"}}
+        return {k: ("float32" if k == "dtype" and isinstance(v, str) and v.startswith("mixed_")
+                    else _float32_config(v)) for k, v in node.items()}
+    if isinstance(node, list | tuple):
+        return type(node)(_float32_config(v) for v in node)
+    return node
+
+
+def float32_twin(model: keras.Model) -> keras.Model:
+    """Return ``model`` when it computes in float32, else a float32 twin with the same weights.
+
+    A model trained under mixed precision (``mixed_float16`` on a GPU, as the course's lessons do) computes in
+    float16 while keeping float32 weights. LiteRT has no float16 kernels for these layers (the conversion fails
+    with ``ERROR_NEEDS_FLEX_OPS``, found by the GPU-shaped rehearsal), and a float16 graph runs slowly or not at
+    all on most serving CPUs. The twin is rebuilt from the model's config with float32 policies; its weights
+    are the model's own, unchanged. (To store float16 weights in a LiteRT file, use ``quantize="float16"``.)
+    """
+    import keras
+
+    def computes_in_float32(layer: Any) -> bool:
+        policy = getattr(layer, "dtype_policy", None)
+        return policy is None or policy.compute_dtype == "float32"
+
+    everything = [model, *getattr(model, "_flatten_layers", lambda: [])(include_self=False, recursive=True)]
+    if all(computes_in_float32(layer) for layer in everything):
+        return model
+    try:
+        twin = keras.Model.from_config(_float32_config(model.get_config()))
+        twin.set_weights(model.get_weights())
+    except (NotImplementedError, TypeError, ValueError, KeyError) as exc:
+        raise ValueError(f"{model.name} computes in {model.dtype_policy.compute_dtype} (mixed precision) and its "
+                         "config cannot be rebuilt in float32 for export (a subclassed model without get_config?). "
+                         "Export a functional model, or build and train it after "
+                         "keras.mixed_precision.set_global_policy('float32').") from exc
+    return twin
+
+
 def export_model(model: keras.Model, out: str | os.PathLike, *, format: str = "saved_model",  # noqa: A002
                  quantize: str | None = None, images: Any = None, overwrite: bool = False,
                  repeats: int = 20) -> ExportReport:
@@ -185,6 +228,9 @@ def export_model(model: keras.Model, out: str | os.PathLike, *, format: str = "s
 
     Returns:
         An :class:`ExportReport`.
+
+    A model trained under mixed precision is exported computing in float32 (:func:`float32_twin`), with its own
+    weights; the check compares the artifact with the mixed-precision model itself.
 
     Raises:
         ValueError: Unknown format or quantization, quantization asked for a SavedModel, wrong image shape.
@@ -218,11 +264,12 @@ def export_model(model: keras.Model, out: str | os.PathLike, *, format: str = "s
     for stale in (tmp, out.with_name(out.name + ".partial_saved_model")):
         if stale.exists():
             shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
+    served = float32_twin(model)  # the artifact computes in float32 (see float32_twin)
     if format == "saved_model":
-        _write_saved_model(model, tmp, (None, *size))
+        _write_saved_model(served, tmp, (None, *size))
     else:
         staging = out.with_name(out.name + ".partial_saved_model")
-        _write_saved_model(model, staging, (1, *size))  # LiteRT graphs take one image at a time
+        _write_saved_model(served, staging, (1, *size))  # LiteRT graphs take one image at a time
         try:
             converter = tf.lite.TFLiteConverter.from_saved_model(str(staging))
             if quantize is not None:

@@ -32,6 +32,7 @@ LESSON_DATA: dict[str, tuple[str, ...]] = {
     "03": ("file:cats_and_dogs_filtered", "tfds:cifar10", "file:imagenet_class_index"),
     "04": ("file:cats_and_dogs_filtered",),
     "05": ("file:flower_photos",),
+    "06": ("file:flower_photos",),
 }
 
 #: Files that are not datasets (datasets: :data:`tlhelpers.datasets.DOWNLOADS`).

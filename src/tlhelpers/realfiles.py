@@ -144,6 +144,7 @@ LESSON_FILES: dict[str, tuple[str, ...]] = {
     "03": ("cats_and_dogs_filtered", "mobilenet_v2_0.35", "cifar10"),
     "04": ("cats_and_dogs_filtered", "mobilenet_v2_0.35", "squeezenet"),
     "05": ("cats_and_dogs_filtered", "mobilenet_v2_0.35"),
+    "06": ("cats_and_dogs_filtered", "mobilenet_v2_0.35"),
 }
 
 _network_failed: list[str] = []  # the first network failure of this process; later calls don't retry

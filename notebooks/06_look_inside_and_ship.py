@@ -1,0 +1,328 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Lesson 06: Look inside the model and ship it
+#
+# A trained model raises three questions: *where is it looking?*, *how do I run it on a server or a phone?* and
+# *can I show it to someone?* This lesson answers each with code you can reuse on your own model.
+#
+# [![Open in Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/tl-course/transfer-learning-course/blob/main/notebooks/06_look_inside_and_ship.ipynb)
+# [![Open in Kaggle](https://kaggle.com/static/images/open-in-kaggle.svg)](https://kaggle.com/kernels/welcome?src=https://github.com/tl-course/transfer-learning-course/blob/main/notebooks/06_look_inside_and_ship.ipynb)
+
+# %% [markdown]
+# ## Overview
+#
+# In this lesson you will:
+#
+# - train lesson 05's model again with the one call that packages that lesson (`recipes.train_folder`);
+# - find its **top losses**: the held-out photos it got most wrong, or right only by a hair;
+# - see **where it looked** with Grad-CAM, on right and on wrong answers, and learn what such a map can and cannot
+#   tell you;
+# - **export** it as a SavedModel (servers) and a LiteRT file (phones), and prove that each export predicts what
+#   the Keras model predicts: agreement, largest difference, size and time per photo side by side;
+# - start a **demo page** where anyone you show it to uploads a photo and sees the answer and the heat map.
+#
+# **Data:** lesson 05's. Full mode: TensorFlow's `flower_photos` (3,670 photos, 5 classes); smoke mode: 150 real
+# photos per class of `cats_and_dogs_filtered` (cached or downloaded once).
+#
+# **Runtime:** smoke mode about 1.5 minutes on 2 CPU cores (90 s measured, `tlh run 6 --smoke`). Full mode on a Colab
+# T4 has not been timed yet. Estimate: under 0.1 min of GPU compute and about 1.4 GB of GPU memory (a compute-bound
+# lower bound from FLOP counts and an assumed T4 throughput, `python -m bench.t4_estimate`); the download, XLA
+# compilation and the LiteRT conversions add to it. `tlh run --full 6` on a T4 records the real time in
+# `runs/<time>/summary.md`.
+
+# %% [markdown]
+# ## Setup
+#
+# On Colab or Kaggle, this cell installs the course's helper package `tlhelpers` and keeps the runtime's own
+# TensorFlow and Keras when they are in the supported range (it tells you if a restart is needed); elsewhere
+# it does nothing (install with `pip install -e ".[dev]"` from the repository):
+
+# %%
+import os
+import subprocess
+import sys
+from importlib import metadata
+
+COURSE_REPO = "https://github.com/tl-course/transfer-learning-course"  # the one place that names it (tested)
+if "google.colab" in sys.modules or "KAGGLE_KERNEL_RUN_TYPE" in os.environ or os.environ.get("TLH_INSTALL_FROM"):
+    source = os.environ.get("TLH_INSTALL_FROM") or f"git+{COURSE_REPO}"
+
+    def _versions() -> dict:
+        found = {}
+        for pkg in ("tensorflow", "keras", "numpy"):
+            try:
+                found[pkg] = metadata.version(pkg)
+            except metadata.PackageNotFoundError:
+                found[pkg] = None
+        return found
+
+    before = _versions()
+    pip = subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"tlhelpers @ {source}"],
+                         capture_output=True, text=True)
+    if pip.returncode != 0:
+        raise SystemExit(f"Could not install tlhelpers from {source}: switch the notebook's Internet on "
+                         "(Kaggle: Settings > Internet), check the address, then run this cell again.")
+    changed = {k: (v, _versions()[k]) for k, v in before.items() if _versions()[k] != v}
+    if changed:
+        print("pip changed", ", ".join(f"{k} {a} -> {b}" for k, (a, b) in changed.items()),
+              "to fit the course's supported range: restart the session (Colab: Runtime > Restart session), "
+              "then run the notebook from the top.")
+    else:
+        print(f"tlhelpers installed; kept this runtime's TensorFlow {before['tensorflow']}, Keras {before['keras']}.")
+
+# %% [markdown]
+# Import what the lesson uses, pick the hardware strategy, fix the seed and read this mode's settings:
+
+# %%
+import tempfile
+from pathlib import Path
+
+import keras
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+
+from tlhelpers import (
+    config,
+    datasets,
+    demo,
+    evaluate,
+    explain,
+    export,
+    folders,
+    models,
+    plots,
+    realfiles,
+    recipes,
+    report,
+    training,
+)
+
+print(realfiles.prepare(6))  # real files (cached, or downloaded once), or generated: then meaningless
+print("TensorFlow", tf.__version__, "| Keras", keras.__version__)
+strategy = training.setup_accelerator()
+training.set_seed(42)
+cfg = config.settings(6)
+BACKBONE, ALPHA = cfg.get("backbone"), cfg.get("alpha")
+
+# %% [markdown]
+# ## Train lesson 05's model with one call
+#
+# Lesson 05 wrote every step out: scan, split, load, augment, train the head on cached features, unfreeze with
+# BatchNorm frozen, recompile, fine-tune. `recipes.train_folder` runs those same steps (it is also `tlh train`) and
+# saves a `.keras` file that carries its class names. We split first, so that the test photos are ours to study:
+# the recipe uses `train/` and `val/` as given and keeps `test/` for the held-out figure.
+
+# %%
+root = datasets.get_flower_photos()
+work_dir = Path(tempfile.mkdtemp(prefix="lesson06_"))
+split = folders.split_folder(root, work_dir / "photos_split", ratio=cfg.get("ratio"), seed=42)
+trained = recipes.train_folder(split.output, work_dir / "classifier.keras", backbone=BACKBONE, alpha=ALPHA,
+                               image_size=cfg.image_size, batch_size=cfg.batch_size, epochs=cfg.epochs,
+                               fine_tune_epochs=cfg.fine_tune_epochs, unfreeze_from=cfg.get("unfreeze_from"),
+                               strategy=strategy)
+print(f"validation accuracy {trained.val_accuracy:.1%} on {trained.val_images} photos; "
+      f"held-out test accuracy {trained.test_accuracy:.1%} on {trained.test_images} photos")
+report.log_metric("test_accuracy", trained.test_accuracy)
+
+model = models.load_model(trained.model)
+class_names = models.class_names_of(model)
+splits, _ = folders.load_splits(split.output, image_size=cfg.image_size, batch_size=cfg.batch_size)
+test_ds = splits["test"]
+print(model.name, "| classes:", class_names)
+
+# %% [markdown]
+# ## Top losses: the photos the model got most wrong
+#
+# The loss of one photo is `-log p(true class)`: a confident mistake costs most, a right but hesitant answer costs
+# something, a confident right answer almost nothing. Sorting the held-out photos by it (fastai calls this
+# `top_losses`) is the quickest way to learn what the model confuses, and it is where wrongly labelled photos
+# show up first.
+
+# %%
+preds = evaluate.predict_dataset(model, test_ds, keep_images=100_000)
+idx, losses = evaluate.top_losses(preds, k=cfg.get("top_losses"))
+wrong = int((preds.predicted != preds.labels).sum())
+print(f"{wrong} of {len(preds.labels)} test photos wrong ({preds.accuracy:.1%} right)")
+for i, loss in zip(idx, losses, strict=True):
+    print(f"  photo {i:3d}: true {class_names[preds.labels[i]]:>10}, predicted "
+          f"{class_names[preds.predicted[i]]:>10} ({preds.probs[i].max():.1%}), loss {loss:.2f}")
+report.log_metric("test_mistakes", wrong)
+fig = plots.plot_image_grid(preds.images[idx], preds.labels[idx], class_names, predicted=preds.predicted[idx],
+                            probs=preds.probs[idx], ncols=4, max_images=len(idx))
+plt.show()
+
+# %% [markdown]
+# Read the titles: red ones are mistakes. Ask of each one: is the label right? Is the subject small, cut off, or
+# is there something of another class in the photo? If you find wrong labels, fix the folder (the lesson never
+# changes it for you) and train again.
+
+# %% [markdown]
+# ## Where did it look? Grad-CAM on right and wrong answers
+#
+# Grad-CAM (Selvaraju et al., 2017) takes the last convolutional feature map of the backbone (7 x 7 positions for a
+# 224 px MobileNetV2, each with 1,280 channels here), weighs every channel by how much the class score rises when
+# that channel rises (the mean gradient), adds them up and keeps the positive part. Stretched onto the photo, red
+# marks the regions whose features speak **for** the class. `explain.grad_cam` finds the feature map itself
+# (the output of the nested backbone) and checks that running the model's layers one by one reproduces its
+# predictions.
+#
+# We look at the four most confident right answers and the four top losses:
+
+# %%
+right = np.flatnonzero(preds.predicted == preds.labels)
+sure_right = right[np.argsort(-preds.probs[right].max(axis=1))][:4]
+chosen = np.concatenate([sure_right, idx[:4]])
+cam = explain.grad_cam(model, preds.images[chosen])
+print("feature map:", cam.layer, "| heat map size:", cam.heatmaps.shape[1:])
+titles = [f"{class_names[p]} {preds.probs[i].max():.0%}\n(true: {class_names[preds.labels[i]]})"
+          for i, p in zip(chosen, cam.class_index, strict=True)]
+colours = ["green" if preds.predicted[i] == preds.labels[i] else "red" for i in chosen]
+fig = plots.plot_gradcam(preds.images[chosen], cam.heatmaps, titles=titles, title_colors=colours, ncols=4)
+plt.show()
+
+# %% [markdown]
+# Each map explains the class the model **predicted**. For a mistake, ask also where it found evidence for the
+# **true** class: `class_index=` explains any class you name.
+
+# %%
+mistakes = idx[:4]
+cam_true = explain.grad_cam(model, preds.images[mistakes], class_index=preds.labels[mistakes])
+fig = plots.plot_gradcam(preds.images[mistakes], cam_true.heatmaps, ncols=4,
+                         titles=[f"evidence for the true class:\n{class_names[t]}" for t in preds.labels[mistakes]])
+plt.show()
+
+# %% [markdown]
+# What a Grad-CAM map tells you, and what it does not:
+#
+# - It says **where** the features that raised the score sit, at the feature map's resolution (7 x 7 here, so
+#   each cell covers 32 x 32 pixels): it is coarse, and small objects blur into their surroundings.
+# - It does not say **why**: a red patch on a dog's head does not tell you whether the ears, the fur or the
+#   texture mattered.
+# - A plausible map does not prove a model right. Red on the background (grass, a sofa, a watermark) is worth
+#   knowing: the model may have learned a shortcut that your test photos share.
+# - Saliency maps can look convincing even for a model with random weights (Adebayo et al., "Sanity Checks for
+#   Saliency Maps", 2018). The course's own test checks that Grad-CAM puts its mass where the decision really is:
+#   on a task where only the left half of the image carries the label, 96 % of the heat map falls in that half
+#   (`tests/test_explain.py`).
+
+# %% [markdown]
+# ## Export for serving and for phones, with proof
+#
+# A `.keras` file needs Keras and the course's layer classes to load. For serving, export it:
+#
+# - **SavedModel**: a folder that TensorFlow Serving, or `tf.saved_model.load` in any TensorFlow process, runs
+#   without Keras or `tlhelpers`;
+# - **LiteRT** (formerly TensorFlow Lite): one `.tflite` file for Android, iOS, a Raspberry Pi or a browser; with
+#   `quantize="dynamic"` its weights are stored as 8-bit integers (about 4 times smaller).
+#
+# An export is a different program: prove that it predicts what the Keras model predicts. `export.export_model`
+# writes the artifact in inference mode (augmentation off), then runs both on the same test photos:
+
+# %%
+check_images = preds.images.astype("float32")
+rows = []
+for name, fmt, quantize in [("classifier_saved_model", "saved_model", None), ("classifier.tflite", "litert", None),
+                            ("classifier_dynamic.tflite", "litert", "dynamic")]:
+    r = export.export_model(model, work_dir / name, format=fmt, quantize=quantize, images=check_images,
+                            overwrite=True)
+    rows.append({"artifact": fmt + (f" ({quantize})" if quantize else ""), "size (MB)": round(r.size_mb, 2),
+                 "top-1 agreement": f"{r.top1_agreement:.1%}", "largest difference": f"{r.max_abs_diff:.1e}",
+                 "one photo (ms)": round(r.latency_ms, 2), "Keras model (ms)": round(r.keras_latency_ms, 2)})
+    report.log_metric(f"agreement_{fmt}{'_' + quantize if quantize else ''}", r.top1_agreement)
+keras_mb = Path(trained.model).stat().st_size / 2**20
+print(f".keras file: {keras_mb:.2f} MB; {len(check_images)} test photos; times: this machine, one photo at a time")
+pd.DataFrame(rows)
+
+# %% [markdown]
+# Read the table: float32 artifacts should agree on every photo, with differences around 1e-5 (rounding in a
+# different order). Dynamic quantization trades a little agreement for size; on this repository's benchmark
+# (real cats-vs-dogs photos, MobileNetV2-0.35, `docs/benchmarks.md` section 7) it agreed on 99.5 % of 200 photos
+# at about a third of the float32 LiteRT size (0.55 MB against 1.55 MB). Times depend on the machine: measure on the phone or server you
+# deploy to.
+#
+# Use the SavedModel the way a server would, without Keras's model classes:
+
+# %%
+predict_artifact = export.load_artifact(work_dir / "classifier_saved_model")
+probs = np.asarray(predict_artifact(check_images[:4]))
+labels_file = (work_dir / "classifier_saved_model.labels.txt").read_text().split()
+for i, p in enumerate(probs):
+    print(f"photo {i}: {labels_file[int(p.argmax())]} {p.max():.1%} (Keras model: "
+          f"{class_names[int(preds.probs[i].argmax())]} {preds.probs[i].max():.1%})")
+
+# %% [markdown]
+# The same from a shell: `tlh export classifier.keras --images test_photos/` (add `--format litert` and
+# `--quantize dynamic` for a phone).
+
+# %% [markdown]
+# ## A demo people can click
+#
+# `demo.explain_file` is what the page does with each upload: it reads the file (anything that is not a readable
+# image gets a sentence, not a crash), predicts, and draws the Grad-CAM map of the top label:
+
+# %%
+photo_file = sorted((split.output / "test" / class_names[0]).iterdir())[0]
+shown = demo.explain_file(model, photo_file, top_k=3)
+print(shown.message)
+print({k: f"{v:.1%}" for k, v in shown.top.items()})
+not_a_photo = work_dir / "shopping_list.txt"
+not_a_photo.write_text("milk, bread")
+print(demo.explain_file(model, not_a_photo).message)
+plt.imshow(shown.overlay)
+plt.axis("off")
+plt.show()
+
+# %% [markdown]
+# Now the page itself (Gradio). On your own computer it listens on `http://127.0.0.1:<port>`: only you can open
+# it. On Colab it appears below this cell; on Kaggle, whose notebook machine your browser cannot reach, Gradio
+# makes a temporary public link (anyone with the link can use it while the notebook runs). From a shell:
+# `tlh demo classifier.keras` (add `--share` for a public link).
+
+# %%
+import importlib.util
+
+if importlib.util.find_spec("gradio") is None:  # Colab and Kaggle may lack it; locally: pip install "tlhelpers[demo]"
+    if not demo.in_hosted_notebook():
+        raise ImportError('The demo needs Gradio: pip install "tlhelpers[demo]", then run this cell again.')
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "gradio>=5,<7"], check=True)
+app = demo.launch(model, block=False)
+
+# %% [markdown]
+# Upload a few photos: your own, one of another class, a drawing, a screenshot. Where does the map go when the
+# model is unsure? When you are done, stop the server:
+
+# %%
+app.close()
+
+# %% [markdown]
+# ## Summary
+#
+# You trained lesson 05's model in one call, read its top losses, looked at where it found evidence with
+# Grad-CAM (and at what such maps cannot tell you), exported it twice with proof that the exports predict what
+# it predicts, and served it as a page anyone can click.
+#
+# ## Exercises
+#
+# 1. Explain the **second** most likely class of a confident right answer with `class_index=`. Where is its
+#    evidence?
+# 2. Export with `format="litert", quantize="float16"` and add it to the table. When would you choose it over
+#    dynamic quantization?
+# 3. Train with `fine_tune_epochs=0` and compare the Grad-CAM maps of the same photos: does fine-tuning move them?
+# 4. Run `tlh demo` on the model you trained in lesson 05 on your own photos and show it to someone. Which photo
+#    fooled it?
