@@ -191,6 +191,12 @@ def test_standin_weights_live_apart_from_the_real_cache(tmp_path, monkeypatch):
     path = Path(backbones.resolve_weights("MobileNetV2", alpha=0.35, image_size=96))
     assert path.name == "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_96_no_top.h5"
     assert path.parent == tmp_path / "rehearsal" / "keras" / "models"
+    from tlhelpers import report
+
+    assert report.generated() == ["MobileNetV2 ImageNet weights (rehearsal stand-in, random)"]
+    monkeypatch.setattr(report, "_generated", [])  # a second run finds the stand-in laid out by the first:
+    assert backbones.resolve_weights("MobileNetV2", alpha=0.35, image_size=96) == str(path)
+    assert report.generated() == ["MobileNetV2 ImageNet weights (rehearsal stand-in, random)"]  # still said
     base = backbones.build_base("MobileNetV2", alpha=0.35, image_size=96)  # loads through the full-mode path
     assert base.output_shape == (None, 3, 3, 1280)
     monkeypatch.delenv("TLH_REHEARSE")

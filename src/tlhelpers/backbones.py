@@ -281,6 +281,9 @@ def resolve_weights(backbone: str | Backbone, *, alpha: float = 1.0, image_size:
     for filename in dict.fromkeys(c for c in candidates if c):
         for folder in weights_cache_dirs():
             if (folder / filename).is_file():
+                if config.rehearsal() is not None and folder == config.cache_root() / "keras" / "models":
+                    # laid out by an earlier rehearsal run: still a random stand-in, and said so every time
+                    report.note_generated(f"{spec.name} ImageNet weights (rehearsal stand-in, random)", kind="weights")
                 return str(folder / filename)
     for real in realfiles.FILES.values():  # smoke mode (the laptop tier) downloads its small real files once
         if Path(real.relative).name in candidates and (found := realfiles.ensure(real.key)) is not None:
