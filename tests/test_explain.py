@@ -69,6 +69,23 @@ def test_course_transfer_model_backbone_is_the_feature_map():
     np.testing.assert_array_equal(cam.class_index, cam.probs.argmax(axis=1))
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["VGG16", "ResNet50", "InceptionV3", "EfficientNetV2B0", "ConvNeXtTiny",
+                                  "MobileNetV3Small", "DenseNet121", "Xception", "SqueezeNet"])
+def test_every_registry_backbone_with_a_feature_map_is_explained(name):
+    from tlhelpers import backbones
+
+    keras.utils.set_random_seed(0)
+    size = max(96, backbones.get(name).min_size)
+    tm = models.build_transfer_model(name, 2, image_size=size, weights=None)
+    images = np.random.default_rng(1).uniform(0, 255, (2, size, size, 3)).astype("float32")
+    cam = explain.grad_cam(tm.model, images)
+    assert cam.layer == tm.base.name
+    assert cam.heatmaps.ndim == 3 and cam.heatmaps.shape[0] == 2 and min(cam.heatmaps.shape[1:]) >= 1
+    assert np.all(np.isfinite(cam.heatmaps)) and np.all((cam.heatmaps >= 0) & (cam.heatmaps <= 1))
+    keras.backend.clear_session()
+
+
 def test_one_logit_model_explains_the_sign_of_its_logit():
     inputs = keras.Input((32, 32, 3))
     x = keras.layers.Conv2D(8, 3, strides=2, activation="relu")(inputs)

@@ -6,6 +6,13 @@ up as a Colab T4 (mixed precision, XLA as Keras decides on one GPU) and as a
 Kaggle T4 x2 (two-replica MirroredStrategy). Only data, steps and weight
 values are stand-ins. The stand-in weight files are laid out once per test
 session in a cache of their own.
+
+The twelve lesson runs are subprocesses that spend much of their time in
+single-threaded work (XLA compilation, graph tracing, Python), so they run two
+at a time, in two lanes started by the first lesson test; each lane has its own
+cache (no two runs ever write the same stand-in file or data copy at once) and
+each test waits for its own run. The lanes are balanced by the measured run
+times (README, "Measured results").
 """
 
 from __future__ import annotations
@@ -15,6 +22,8 @@ import os
 import shutil
 import subprocess
 import sys
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -38,13 +47,58 @@ def tlh(args: list[str], env: dict, *, timeout: int = 1500) -> subprocess.Comple
                           timeout=timeout, cwd=ROOT)
 
 
+def _lanes() -> list[list[tuple[str, str]]]:
+    """Split the (lesson, shape) runs into two lanes of similar total time; both shapes of a lesson share a lane."""
+    heavy = {"04": 1000, "03": 515, "06": 400, "05": 156, "02": 106, "01": 60}  # seconds, both shapes (README)
+    lanes: list[list[tuple[str, str]]] = [[], []]
+    load = [0, 0]
+    for lesson in sorted(LESSONS, key=lambda name: -heavy.get(name[:2], 100)):
+        lane = load.index(min(load))
+        lanes[lane] += [(lesson, shape) for shape in SHAPES]
+        load[lane] += heavy.get(lesson[:2], 100)
+    return lanes
+
+
+@pytest.fixture(scope="session")
+def lesson_runs(rehearsal_env, tmp_path_factory, request):
+    """Start every selected lesson rehearsal once, in two lanes; ``{(lesson, shape): Future}``."""
+    env, _ = rehearsal_env
+    selected = {(item.callspec.params["lesson"], item.callspec.params["shape"]) for item in request.session.items
+                if getattr(item, "originalname", "") == "test_lesson_runs_in_full_configuration"}
+    futures: dict[tuple[str, str], Future] = {}
+    pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="rehearsal-lane")
+
+    def run_lane(jobs: list[tuple[str, str]], cache: Path, mine: dict[tuple[str, str], Future]) -> None:
+        lane_env = {**env, "TLH_CACHE_DIR": str(cache)}
+        for lesson, shape in jobs:
+            if mine[(lesson, shape)].cancelled():
+                continue
+            shutil.rmtree(cache / "rehearsal" / "compare", ignore_errors=True)  # lesson 04 resumes finished runs
+            out = tmp_path_factory.mktemp(f"run-{lesson[:2]}-{shape}")
+            start = time.monotonic()
+            try:
+                result = tlh(["run", lesson[:2], "--rehearse", shape, "--runs-dir", str(out)], lane_env)
+                mine[(lesson, shape)].set_result((result, out, cache, time.monotonic() - start))
+            except Exception as exc:  # noqa: BLE001 - the test reports it
+                mine[(lesson, shape)].set_exception(exc)
+
+    for i, lane in enumerate(_lanes()):
+        jobs = [job for job in lane if job in selected]
+        mine = {job: Future() for job in jobs}
+        futures.update(mine)
+        pool.submit(run_lane, jobs, tmp_path_factory.mktemp(f"rehearsal-lane{i}-cache"), mine)
+    yield futures
+    for future in futures.values():
+        future.cancel()
+    pool.shutdown(wait=True)
+
+
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("lesson", LESSONS)
-def test_lesson_runs_in_full_configuration(lesson, shape, rehearsal_env, tmp_path):
-    env, cache = rehearsal_env
-    shutil.rmtree(cache / "rehearsal" / "compare", ignore_errors=True)  # lesson 04 resumes finished candidates
-    result = tlh(["run", lesson[:2], "--rehearse", shape, "--runs-dir", str(tmp_path)], env)
-    summaries = list(tmp_path.glob("*/summary.json"))
+def test_lesson_runs_in_full_configuration(lesson, shape, lesson_runs):
+    result, out, cache, seconds = lesson_runs[(lesson, shape)].result(timeout=3600)
+    print(f"{lesson} rehearsal {shape}: {seconds:.0f} s (beside another lane)")
+    summaries = list(out.glob("*/summary.json"))
     assert summaries, result.stdout[-3000:] + result.stderr[-3000:]
     summary = json.loads(summaries[0].read_text())
     assert summary["run"]["mode"] == f"rehearsal-{shape}"
