@@ -11,8 +11,8 @@ The twelve lesson runs are subprocesses that spend much of their time in
 single-threaded work (XLA compilation, graph tracing, Python), so they run two
 at a time, in two lanes started by the first lesson test; each lane has its own
 cache (no two runs ever write the same stand-in file or data copy at once) and
-each test waits for its own run. The lanes are balanced by the measured run
-times (README, "Measured results").
+each test waits for its own run. The lanes are balanced by measured run
+times.
 """
 
 from __future__ import annotations
@@ -49,7 +49,8 @@ def tlh(args: list[str], env: dict, *, timeout: int = 1500) -> subprocess.Comple
 
 def _lanes() -> list[list[tuple[str, str]]]:
     """Split the (lesson, shape) runs into two lanes of similar total time; both shapes of a lesson share a lane."""
-    heavy = {"04": 1000, "03": 515, "06": 400, "05": 156, "02": 106, "01": 60}  # seconds, both shapes (README)
+    # seconds, both shapes, from the CI run of a04797f (one at a time); 06 from `tlh run 6 --rehearse`
+    heavy = {"04": 748, "03": 685, "06": 414, "05": 167, "02": 103, "01": 75}
     lanes: list[list[tuple[str, str]]] = [[], []]
     load = [0, 0]
     for lesson in sorted(LESSONS, key=lambda name: -heavy.get(name[:2], 100)):
