@@ -197,8 +197,7 @@ def float32_twin(model: keras.Model) -> keras.Model:
         policy = getattr(layer, "dtype_policy", None)
         return policy is None or policy.compute_dtype == "float32"
 
-    everything = [model, *getattr(model, "_flatten_layers", lambda: [])(include_self=False, recursive=True)]
-    if all(computes_in_float32(layer) for layer in everything):
+    if all(computes_in_float32(layer) for layer in model._flatten_layers(include_self=True, recursive=True)):
         return model
     try:
         twin = keras.Model.from_config(_float32_config(model.get_config()))
