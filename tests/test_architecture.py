@@ -20,7 +20,7 @@ DOC = Path(__file__).resolve().parents[1] / "docs" / "architecture.md"
 TIERS: dict[int, tuple[str, ...]] = {
     0: ("config", "data", "features", "rehearsal", "report", "squeezenet"),
     1: ("standins", "realfiles"),
-    2: ("backbones", "tfhub", "datasets", "folders"),
+    2: ("backbones", "tfhub", "kerashub", "datasets", "folders"),
     3: ("layers",),
     4: ("models",),
     5: ("training", "evaluate", "explain"),

@@ -16,6 +16,7 @@ docs/architecture.md has the map, tests/test_architecture.py keeps it true):
     realfiles: the small real files smoke mode reads: cache, download once, checks.
     backbones: the keras.applications registry and weight files.
     tfhub: the TF-Hub handle registry, module cache and signatures.
+    kerashub: KerasHub presets as backbones: find, stand in, load, their preprocessing.
     datasets: every dataset download and its offline source.
     folders: the learner's own folder: scan, convert, split, load.
     layers: the course's registered Keras layers (Preprocess, RandomAffine, ClassNames, HubLayer).

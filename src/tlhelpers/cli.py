@@ -67,7 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     cmp_.add_argument("--data", type=Path, required=True,
                       help="class-per-folder images (or a folder with train/ and validation/)")
     cmp_.add_argument("--backbones", required=True,
-                      help="comma-separated: registry names (MobileNetV2@0.35), hub:<name>, scratch")
+                      help="comma-separated: registry names (MobileNetV2@0.35), hub:<name>, "
+                           "kerashub:<preset or folder>, scratch")
     cmp_.add_argument("--image-size", type=int, default=160)
     cmp_.add_argument("--batch-size", type=int, default=32)
     cmp_.add_argument("--epochs", type=int, default=5)
@@ -76,7 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = sub.add_parser("train", help="fine-tune a backbone on a folder of images and export .keras")
     train.add_argument("data", type=Path, help="class-per-folder images (or a folder with train/ and validation/)")
-    train.add_argument("--backbone", default="MobileNetV2", help="registry name (see tlh backbones)")
+    train.add_argument("--backbone", default="MobileNetV2",
+                       help="registry name, or kerashub:<preset or preset folder> (see tlh backbones)")
     train.add_argument("--alpha", type=float, default=None, help="width multiplier for MobileNets")
     train.add_argument("--image-size", type=int, default=224)
     train.add_argument("--batch-size", type=int, default=32)
@@ -220,7 +222,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
                                       fine_tune_epochs=args.fine_tune_epochs, unfreeze_from=unfreeze)
     except KeyError as exc:
         return _fail("train", str(exc.args[0]))
-    except (FileNotFoundError, NotADirectoryError, ValueError, folders.FolderError) as exc:
+    except (FileNotFoundError, NotADirectoryError, ValueError, RuntimeError, folders.FolderError) as exc:
         return _fail("train", str(exc))
     print(f"validation accuracy {report.val_accuracy:.4f} on {report.val_images} images (they also chose the "
           "epoch: optimistic)")
@@ -337,6 +339,11 @@ def _cmd_backbones(args: argparse.Namespace) -> int:
     for name in backbones.names():
         spec = backbones.get(name)
         print(f"{name:18s} {spec.input_size:4d}px  {spec.preprocess:6s} {spec.note}")
+    from tlhelpers import kerashub
+
+    print("\nKerasHub presets (any ImageClassifier preset works as kerashub:<preset>, or kerashub:<preset folder>):")
+    for known in kerashub.KNOWN.values():
+        print(f"kerashub:{known.name:22s} {known.image_size:4d}px  {known.params / 1e6:.1f} M params  {known.handle}")
     return 0
 
 

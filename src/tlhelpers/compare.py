@@ -13,6 +13,7 @@ Candidates are given as:
   width multiplier: ``"MobileNetV2@0.35"``; includes bring-your-own backbones
   registered with :func:`tlhelpers.backbones.register` (``"SqueezeNet"``);
 * ``"hub:<name or handle>"`` for a TF-Hub model (:mod:`tlhelpers.tfhub`);
+* ``"kerashub:<preset or preset folder>"`` for a KerasHub preset (:mod:`tlhelpers.kerashub`);
 * ``"scratch"`` for the small CNN trained from scratch;
 * ``(name, builder)`` with ``builder(num_classes, image_size)`` returning a
   :class:`tlhelpers.models.TransferModel` or a plain ``keras.Model``.
@@ -83,7 +84,7 @@ class Candidate:
 
     Attributes:
         name: Row name in the table.
-        kind: ``"keras"``, ``"hub"``, ``"scratch"`` or ``"custom"``.
+        kind: ``"keras"``, ``"hub"``, ``"kerashub"``, ``"scratch"`` or ``"custom"``.
         build: ``build(num_classes, image_size)`` returning a TransferModel-like
             object (``model``, ``features``, ``head``, ``base``) or a ``keras.Model``.
     """
@@ -98,7 +99,7 @@ def candidate(spec: str | tuple[str, Callable[[int, int], Any]] | Candidate) -> 
 
     Args:
         spec: ``"VGG16"``, ``"MobileNetV2@0.35"``, ``"hub:inception_v3"``,
-            ``"scratch"``, ``(name, builder)`` or a :class:`Candidate`.
+            ``"kerashub:resnet_50_imagenet"``, ``"scratch"``, ``(name, builder)`` or a :class:`Candidate`.
 
     Returns:
         The candidate. Unknown names fail when built, so the comparison records
@@ -115,6 +116,8 @@ def candidate(spec: str | tuple[str, Callable[[int, int], Any]] | Candidate) -> 
     if spec.startswith("hub:"):
         handle = spec[4:]
         return Candidate(spec, "hub", lambda n, size: models.build_hub_model(handle, n, image_size=size))
+    if spec.lower().startswith("kerashub:"):
+        return Candidate(spec, "kerashub", lambda n, size: models.build_transfer_model(spec, n, image_size=size))
     name, alpha = backbones.parse_spec(spec)
     return Candidate(spec, "keras", lambda n, size: models.build_transfer_model(name, n, image_size=size, alpha=alpha))
 

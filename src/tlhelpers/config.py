@@ -212,14 +212,16 @@ _LESSONS: dict[str, dict[str, LessonSettings]] = {
         "full": LessonSettings(
             mode="full", image_size=299, batch_size=32, epochs=10, fine_tune_epochs=2,
             source="cats_and_dogs_filtered (2,000 train / 1,000 validation photos), downloaded",
-            extra=(("handle", "inception_v3"), ("head_lr", 1e-3), ("fine_tune_lr", 1e-5)),
+            extra=(("handle", "inception_v3"), ("head_lr", 1e-3), ("fine_tune_lr", 1e-5),
+                   ("kerashub_preset", "resnet_50_imagenet")),
         ),
         "smoke": LessonSettings(
             mode="smoke", image_size=299, batch_size=32, epochs=3, fine_tune_epochs=1,
             train_examples=60, val_examples=40,
             source="cats_and_dogs_filtered photos (cached or downloaded once; generated without network), "
                    "60/40 per class",
-            extra=(("handle", "inception_v3"), ("head_lr", 1e-3), ("fine_tune_lr", 1e-5)),
+            extra=(("handle", "inception_v3"), ("head_lr", 1e-3), ("fine_tune_lr", 1e-5),
+                   ("kerashub_preset", "resnet_50_imagenet")),
         ),
     },
     "04": {

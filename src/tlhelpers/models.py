@@ -12,7 +12,7 @@ import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from tlhelpers import backbones, layers
+from tlhelpers import backbones, kerashub, layers
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
@@ -24,6 +24,8 @@ __all__ = [
     "TransferModel",
     "build_transfer_model",
     "build_hub_model",
+    "build_kerashub_model",
+    "from_kerashub_classifier",
     "build_head",
     "build_augmentation",
     "unfreeze",
@@ -125,9 +127,10 @@ def build_augmentation(
 class TransferModel:
     """A transfer-learning model and handles to its parts, whatever the backbone's origin.
 
-    Built by :func:`build_transfer_model` (``keras.applications`` and the
-    course's registry) or :func:`build_hub_model` (a TF-Hub module); both
-    freeze, unfreeze (:func:`unfreeze`) and train the same way.
+    Built by :func:`build_transfer_model` (``keras.applications``, the
+    course's registry and KerasHub presets), :func:`build_hub_model` (a TF-Hub
+    module) or :func:`from_kerashub_classifier` (a KerasHub ``ImageClassifier``);
+    all freeze, unfreeze (:func:`unfreeze`) and train the same way.
 
     Attributes:
         model: The full model: raw 0..255 images in, class probabilities out.
@@ -136,9 +139,10 @@ class TransferModel:
         features: A model sharing ``model``'s layers: raw images in, pooled
             backbone features out (for caching features).
         head: The new classification head (features in, probabilities out).
-        backbone: The registry entry used (None for a TF-Hub module).
+        backbone: The registry entry used (None for a TF-Hub module or a KerasHub preset).
         image_size: The input side length the model was built for.
         handle: The TF-Hub handle (None for a registry backbone).
+        preset: The KerasHub preset spec (``"kerashub:..."``), else None.
     """
 
     model: keras.Model
@@ -148,6 +152,7 @@ class TransferModel:
     backbone: Backbone | None
     image_size: int
     handle: str | None = None
+    preset: str | None = None
 
 
 def build_transfer_model(
@@ -168,8 +173,13 @@ def build_transfer_model(
     ``training=False``) -> global average pooling -> head (dropout, dense
     softmax).
 
+    A KerasHub preset (``"kerashub:resnet_50_imagenet"``, or
+    ``"kerashub:<preset folder>"``) goes to :func:`build_kerashub_model`: the
+    same layout, with the preset's own normalisation as the ``preprocess`` layer.
+
     Args:
-        backbone: Registry name or :class:`~tlhelpers.backbones.Backbone`.
+        backbone: Registry name, :class:`~tlhelpers.backbones.Backbone`, or
+            ``"kerashub:<preset>"``.
         num_classes: Number of classes (2 or more).
         image_size: Input side length. Defaults to the backbone's native size.
         weights: See :func:`tlhelpers.backbones.resolve_weights`. Defaults to ``"auto"``.
@@ -184,6 +194,14 @@ def build_transfer_model(
     """
     import keras
 
+    if kerashub.is_preset(backbone):
+        if alpha is not None:
+            raise ValueError(f"alpha is a keras.applications MobileNet option; {backbone!r} is a KerasHub preset.")
+        if weights not in ("auto", "imagenet"):
+            raise ValueError(f"weights={weights!r}: a KerasHub preset brings its own weights; pick another "
+                             "preset (or a preset folder) instead.")
+        return build_kerashub_model(str(backbone), num_classes, image_size=image_size, dropout=dropout,
+                                    augmentation=augmentation, name=name)
     if num_classes < 2:
         raise ValueError(f"num_classes must be at least 2, got {num_classes}.")
     spec = backbones.get(backbone)
@@ -245,6 +263,115 @@ def build_hub_model(handle: str, num_classes: int, *, image_size: int | None = N
                          head=head, backbone=None, image_size=size, handle=handle)
 
 
+def _pool(x: Any) -> Any:
+    """Average a backbone's output over space (4-D feature maps) or tokens (3-D, transformers)."""
+    import keras
+
+    if len(x.shape) == 4:
+        return keras.layers.GlobalAveragePooling2D(name="pool")(x)
+    if len(x.shape) == 3:
+        return keras.layers.GlobalAveragePooling1D(name="pool")(x)
+    return x
+
+
+def build_kerashub_model(preset: str, num_classes: int, *, image_size: int | None = None, dropout: float = 0.2,
+                         augmentation: keras.layers.Layer | None = None, name: str | None = None) -> TransferModel:
+    """Build a KerasHub preset's backbone + the course's head, like :func:`build_transfer_model`.
+
+    Layout: raw images (0..255) -> [augmentation] -> ``preprocess`` (a
+    ``Rescaling`` layer holding the preset converter's ``scale`` and
+    ``offset``: the normalisation KerasHub's preprocessor would apply inside
+    ``fit``/``predict``, here applied exactly once, inside the model) ->
+    backbone (frozen, BatchNorm frozen, ``training=False``) -> average pooling
+    -> head (dropout, dense softmax: probabilities, not logits).
+
+    The converter's resizing is left to the data pipeline, which resizes every
+    batch to ``image_size`` already (defaults to the converter's size).
+
+    Args:
+        preset: ``"kerashub:<preset name, folder or kaggle:// handle>"``.
+        num_classes: Number of classes (2 or more).
+        image_size: Input side length. Defaults to the preset's (224 without one).
+        dropout: Dropout rate in the head. Defaults to 0.2.
+        augmentation: Applied to raw images during training only. Defaults to None.
+        name: Model name. Defaults to ``"<preset>_transfer"``.
+
+    Returns:
+        A :class:`TransferModel` (uncompiled) with ``preset`` set.
+    """
+    import keras
+
+    if num_classes < 2:
+        raise ValueError(f"num_classes must be at least 2, got {num_classes}.")
+    spec = preset if kerashub.is_preset(preset) else kerashub.PREFIX + preset
+    base = kerashub.load_backbone(spec)
+    converter = kerashub.load_converter(spec)
+    native = getattr(converter, "image_size", None)
+    size = int(image_size or (native[0] if native else 224))
+    base.trainable = False
+    freeze_batchnorm(base)
+    scale, offset = kerashub.converter_scale_offset(converter)
+
+    inputs = keras.Input((size, size, 3), name="image")
+    x = augmentation(inputs) if augmentation is not None else inputs
+    x = keras.layers.Rescaling(scale, offset, name="preprocess")(x)
+    pooled = _pool(base(x, training=False))
+    head = build_head(pooled.shape[-1], num_classes, dropout=dropout)
+    label = kerashub.preset_name(spec)
+    model = keras.Model(inputs, head(pooled), name=name or f"{label}_transfer")
+    features = keras.Model(inputs, pooled, name=f"{model.name}_features")
+    return TransferModel(model=model, base=base, features=features, head=head, backbone=None, image_size=size,
+                         preset=spec)
+
+
+def from_kerashub_classifier(classifier: Any, *, image_size: int | None = None) -> TransferModel:
+    """Wrap a KerasHub ``ImageClassifier`` so the course's tools (``fit_two_phase``, ``unfreeze``...) train it.
+
+    The wrapper shares the classifier's layers and weights (training one
+    trains the other): raw images -> ``Rescaling`` (its preprocessor's
+    ``scale`` and ``offset``, once) -> ``classifier.backbone`` (frozen,
+    BatchNorm frozen) -> ``classifier.pooler`` -> head (its dropout and dense
+    layer, then a float32 softmax: the classifier itself outputs logits).
+
+    Args:
+        classifier: E.g. ``keras_hub.models.ImageClassifier.from_preset(preset, num_classes=N)``.
+        image_size: Input side length. Defaults to its converter's size (224 without one).
+
+    Returns:
+        A :class:`TransferModel` (uncompiled).
+
+    Raises:
+        ValueError: The classifier has no ``pooler``/``output_dense`` (not an ImageClassifier).
+    """
+    import keras
+
+    missing = [a for a in ("backbone", "pooler", "output_dense") if getattr(classifier, a, None) is None]
+    if missing:
+        raise ValueError(f"{type(classifier).__name__} has no {', '.join(missing)}: pass a KerasHub "
+                         "ImageClassifier (keras_hub.models.ImageClassifier.from_preset(..., num_classes=N)).")
+    preprocessor = getattr(classifier, "preprocessor", None)
+    converter = getattr(preprocessor, "image_converter", None)
+    native = getattr(converter, "image_size", None)
+    size = int(image_size or (native[0] if native else 224))
+    base = classifier.backbone
+    base.trainable = False
+    freeze_batchnorm(base)
+    scale, offset = kerashub.converter_scale_offset(converter)
+    dim = classifier.output_dense.kernel.shape[0]
+    steps = [keras.Input((int(dim),))]
+    if getattr(classifier, "output_dropout", None) is not None:
+        steps.append(classifier.output_dropout)
+    steps += [classifier.output_dense, keras.layers.Activation("softmax", dtype="float32", name="probabilities")]
+    head = keras.Sequential(steps, name="head")
+
+    inputs = keras.Input((size, size, 3), name="image")
+    x = keras.layers.Rescaling(scale, offset, name="preprocess")(inputs)
+    pooled = classifier.pooler(base(x, training=False))
+    model = keras.Model(inputs, head(pooled), name=f"{classifier.name}_course")
+    features = keras.Model(inputs, pooled, name=f"{model.name}_features")
+    return TransferModel(model=model, base=base, features=features, head=head, backbone=None, image_size=size)
+
+
 def build_head(feature_dim: int, num_classes: int, *, dropout: float = 0.2) -> keras.Model:
     """Build the new classification head: dropout, then a dense softmax layer.
 
@@ -296,6 +423,11 @@ def _all_layers(model: Any) -> list[Any]:
     for layer in getattr(model, "layers", []):
         out.append(layer)
         out.extend(_all_layers(layer))
+    # Layers inside custom layers (KerasHub's transformer blocks) have no `.layers`; Keras tracks them all.
+    flatten = getattr(model, "_flatten_layers", None)
+    if flatten is not None:
+        seen = {id(layer) for layer in out}
+        out.extend(layer for layer in flatten(include_self=False, recursive=True) if id(layer) not in seen)
     return out
 
 

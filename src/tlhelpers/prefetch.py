@@ -103,7 +103,7 @@ def _lesson_models(lesson: str) -> list[tuple[str, str, dict, str, str, str]]:
         if s.get("bn_backbone"):
             names.append((str(s.get("bn_backbone")), s.get("bn_alpha"), s.image_size, False))
         for cand in s.get("candidates") or ():
-            if cand != "scratch" and not str(cand).startswith("hub:"):
+            if cand != "scratch" and not str(cand).startswith(("hub:", "kerashub:")):
                 names.append((*backbones.parse_spec(str(cand)), s.image_size, False))
         if s.get("sweep_backbone"):
             names.append((*backbones.parse_spec(str(s.get("sweep_backbone"))), s.image_size, False))
@@ -118,6 +118,17 @@ def _lesson_models(lesson: str) -> list[tuple[str, str, dict, str, str, str]]:
             out.append((f"hub:{m.name}", "hub", {"name": m.name, "url": m.kaggle},
                         f"TF-Hub {m.name} feature vector ({m.input_size} px, {m.output_dim} features)",
                         f"{m.kaggle} (was {m.tfhub})", "unknown until downloaded"))
+        presets = [s.get("kerashub_preset")] + [c for c in (s.get("candidates") or ())
+                                                 if str(c).startswith("kerashub:")]
+        for preset in filter(None, presets):
+            from tlhelpers import kerashub
+
+            name = kerashub.preset_name(str(preset))
+            known = kerashub.KNOWN.get(name)
+            out.append((f"kerashub:{name}", "kerashub", {"name": name},
+                        f"KerasHub preset {name}" + (f" ({known.params / 1e6:.1f} M params)" if known else ""),
+                        (known.handle if known else f"Kaggle Models ({name})") + f", into {kerashub.kagglehub_cache()}",
+                        "unknown until downloaded"))
     return out
 
 
@@ -150,7 +161,7 @@ def manifest(selected: list[str] | None = None) -> list[Asset]:
                                            "lessons": [], "spec": spec})
             if lesson not in entry["lessons"]:
                 entry["lessons"].append(lesson)
-    order = {"tfds": 0, "file": 1, "weights": 2, "hub": 3}
+    order = {"tfds": 0, "file": 1, "weights": 2, "hub": 3, "kerashub": 4}
     return [Asset(k, v["kind"], v["name"], v["source"], v["size"], tuple(v["lessons"]), tuple(v["spec"].items()))
             for k, v in sorted(found.items(), key=lambda kv: (order[kv[1]["kind"]], kv[0]))]
 
@@ -158,7 +169,7 @@ def manifest(selected: list[str] | None = None) -> list[Asset]:
 def point_env_at_cache(root: str | os.PathLike | None = None) -> Path:
     """Point every download cache at one root (``TLH_CACHE_DIR``, ``TFDS_DATA_DIR``, ``KERAS_HOME``, TF-Hub).
 
-    Sets ``TFHUB_CACHE_DIR`` too.
+    Sets ``TFHUB_CACHE_DIR`` and ``KAGGLEHUB_CACHE`` (KerasHub presets) too.
 
     Call it before Keras is imported (Keras reads ``KERAS_HOME`` once).
 
@@ -174,6 +185,7 @@ def point_env_at_cache(root: str | os.PathLike | None = None) -> Path:
     os.environ["TFDS_DATA_DIR"] = str(base / "tensorflow_datasets")
     os.environ["KERAS_HOME"] = str(base / "keras")
     os.environ["TFHUB_CACHE_DIR"] = str(base / "tfhub")
+    os.environ["KAGGLEHUB_CACHE"] = str(base / "kagglehub")
     return base
 
 
@@ -199,6 +211,10 @@ def is_cached(asset: Asset) -> Path | None:
         return next((d / spec["filename"] for d in _weights_dirs() if (d / spec["filename"]).is_file()), None)
     if asset.kind == "hub":
         return next((d for d in _hub_dirs(spec["url"]) if (d / "saved_model.pb").is_file()), None)
+    if asset.kind == "kerashub":
+        from tlhelpers import kerashub
+
+        return kerashub.find_local(spec["name"])
     if spec["name"] == "imagenet_class_index":
         return next((d / "imagenet_class_index.json" for d in _weights_dirs()
                      if (d / "imagenet_class_index.json").is_file()), None)
@@ -246,6 +262,10 @@ def fetch(asset: Asset) -> Path:
                 from tlhelpers import tfhub
 
                 tfhub.resolve(spec["name"])
+            elif asset.kind == "kerashub":
+                from tlhelpers import kerashub
+
+                kerashub.load_backbone(spec["name"])  # KerasHub downloads the whole preset into the kagglehub cache
             elif spec["name"] == "imagenet_class_index":
                 import keras
                 from keras.src.applications import imagenet_utils
@@ -314,12 +334,13 @@ def doctor(out: Any = None) -> dict[str, list[str]]:
     from tlhelpers import __version__
 
     versions = [f"tlhelpers {__version__}", f"Python {platform.python_version()}"]
-    for module in ("tensorflow", "keras", "tensorflow_hub", "tensorflow_datasets"):
+    for module in ("tensorflow", "keras", "tensorflow_hub", "tensorflow_datasets", "keras_hub"):
         try:
             mod = __import__(module)
             versions.append(f"{module} {getattr(mod, '__version__', '?')}")
         except ImportError:
-            versions.append(f"{module} NOT INSTALLED (pip install -e .)")
+            extra = ' ".[kerashub]"' if module == "keras_hub" else " ."
+            versions.append(f"{module} NOT INSTALLED (pip install -e{extra})")
     say("Versions: " + ", ".join(versions))
     import tensorflow as tf
 
@@ -345,6 +366,11 @@ def doctor(out: Any = None) -> dict[str, list[str]]:
                         ("datasets", root / "datasets")):
         items = len(list(path.iterdir())) if path.is_dir() else 0
         say(f"  {label:14s} {path}: {f'{items} items' if path.is_dir() else 'missing'}")
+    from tlhelpers import kerashub
+
+    say("KerasHub presets (kerashub:<preset>; offline: a preset folder in one of these):")
+    for line in kerashub.describe_cache():
+        say(f"  {line}")
     say(f"Offline assets: {assets_dir or 'not found (smoke mode downloads its small real files once, else generates)'}")
     missing: dict[str, list[str]] = {}
     say("Lessons (full mode offline = every download cached):")

@@ -14,7 +14,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from tlhelpers import backbones, data, evaluate, folders, models, training
+from tlhelpers import backbones, data, evaluate, folders, kerashub, models, training
 
 __all__ = ["TrainReport", "train_folder"]
 
@@ -126,7 +126,8 @@ def train_folder(
     Args:
         folder: Class-per-folder images, or a folder with ``train/`` and ``validation/`` (and maybe ``test/``).
         out: The ``.keras`` file to write.
-        backbone: Registry name (see ``tlh backbones``). Defaults to ``"MobileNetV2"``.
+        backbone: Registry name (see ``tlh backbones``) or ``"kerashub:<preset or folder>"``. Defaults to
+            ``"MobileNetV2"``.
         alpha: Width multiplier (MobileNets). Defaults to None.
         image_size: Input side length. Defaults to 224.
         batch_size: Batch size per replica. Defaults to 32.
@@ -144,7 +145,8 @@ def train_folder(
         ValueError: ``out`` does not end in ``.keras``.
         tlhelpers.folders.FolderError: The folder cannot be used (the message says why).
     """
-    backbones.get(backbone)  # unknown names fail before any work
+    if not kerashub.is_preset(backbone):
+        backbones.get(backbone)  # unknown names fail before any work (a preset: when it is resolved)
     root, out = Path(folder).expanduser(), Path(out).expanduser()
     if not root.is_dir():
         raise NotADirectoryError(f"{root} is not a folder. Pass a folder with one subfolder per class.")

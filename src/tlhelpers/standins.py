@@ -21,6 +21,7 @@ __all__ = [
     "sample_folder",
     "make_messy_folder",
     "make_tiny_module",
+    "make_preset",
     "standin_weights_file",
 ]
 
@@ -257,3 +258,56 @@ def standin_weights_file(backbone: Any, *, alpha: float | None, image_size: int,
     tmp.replace(target)
     print(f"REHEARSAL: stand-in weights (random values) for {backbone.name} laid out as {target}")
     return target
+
+
+def make_preset(path: str | os.PathLike, *, architecture: dict[str, Any] | None = None, image_size: int = 224,
+                num_classes: int = 2, seed: int = 0) -> Path:
+    """Write a KerasHub image-classifier preset folder with random weights (``save_to_preset``).
+
+    The folder loads like a downloaded preset: ``Backbone.from_preset(path)``,
+    ``ImageClassifier.from_preset(path, num_classes=N)``,
+    ``ImageConverter.from_preset(path)``. Its converter resizes to
+    ``image_size`` and normalises with the ImageNet mean and standard deviation,
+    as KerasHub's ResNet presets do. For tests, smoke runs and the rehearsal,
+    never for real results.
+
+    Args:
+        path: Folder to write (replaced when it exists).
+        architecture: ``keras_hub.models.ResNetBackbone`` arguments; None: a
+            tiny ResNet (two basic blocks, 0.2 M parameters).
+        image_size: The converter's input size. Defaults to 224.
+        num_classes: Classes of the saved task head. Defaults to 2.
+        seed: Weight seed. Defaults to 0.
+
+    Returns:
+        The folder.
+    """
+    import keras
+    import keras_hub
+
+    arch = architecture or {"input_conv_filters": [64], "input_conv_kernel_sizes": [3],
+                            "stackwise_num_filters": [64, 32], "stackwise_num_blocks": [1, 1],
+                            "stackwise_num_strides": [1, 2], "block_type": "basic_block",
+                            "use_pre_activation": False}
+    path = Path(path)
+    policy = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("float32")  # presets hold float32 weights, like the real ones
+    try:
+        keras.utils.set_random_seed(seed)
+        backbone = keras_hub.models.ResNetBackbone(**arch)
+        converter = keras_hub.layers.ResNetImageConverter(
+            image_size=(image_size, image_size),
+            scale=[1 / (255 * 0.229), 1 / (255 * 0.224), 1 / (255 * 0.225)],
+            offset=[-0.485 / 0.229, -0.456 / 0.224, -0.406 / 0.225])
+        preprocessor = keras_hub.models.ResNetImageClassifierPreprocessor(image_converter=converter)
+        task = keras_hub.models.ResNetImageClassifier(backbone=backbone, num_classes=num_classes,
+                                                      preprocessor=preprocessor)
+    finally:
+        keras.mixed_precision.set_global_policy(policy)
+    tmp = path.with_name(path.name + f".{os.getpid()}.part")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.parent.mkdir(parents=True, exist_ok=True)
+    task.save_to_preset(str(tmp))
+    shutil.rmtree(path, ignore_errors=True)
+    tmp.replace(path)
+    return path
