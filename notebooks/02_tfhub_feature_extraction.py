@@ -93,6 +93,7 @@ if "google.colab" in sys.modules or "KAGGLE_KERNEL_RUN_TYPE" in os.environ or os
 # Import what the lesson uses, pick the hardware strategy, fix the seed and read this mode's settings:
 
 # %%
+import importlib.util
 import tempfile
 import time
 from pathlib import Path
@@ -109,6 +110,7 @@ from tlhelpers import (
     datasets,
     evaluate,
     features,
+    kerashub,
     layers,
     models,
     plots,
@@ -365,6 +367,259 @@ atol = 1e-5 if keras.mixed_precision.global_policy().compute_dtype == "float32" 
 np.testing.assert_allclose(reloaded.predict(x_check, verbose=0), expected, atol=atol)
 np.testing.assert_allclose(served(x_check).numpy(), expected, atol=atol)
 print("reloaded .keras and exported SavedModel predict the same as the trained model")
+
+# %% [markdown]
+# ## Part 3: three routes to a pretrained model in 2026
+#
+# The articles were written when `https://tfhub.dev/...` served the modules. Since November 2023 tfhub.dev
+# handles redirect to **Kaggle Models** (`https://www.kaggle.com/models/...`), where the same SavedModels now live;
+# the redirect has failed now and then (tensorflow/hub#932), so the course's registry keeps both forms and
+# downloads the Kaggle one. The `tensorflow-hub` library has had no release since 0.16.1 (January 2024), and its
+# `hub.KerasLayer` is a layer of `tf_keras` (Keras 2), as you saw at the start.
+#
+# A TF-Hub image model comes in two variations. A **classification** module ends in ImageNet's 1,001 logits
+# (class 0 is "background"): it answers "which of 1,000 things is this?". A **feature_vector** module stops one
+# step earlier, at the pooled features (2,048 numbers for ResNet-50 and Inception v3): that is the one transfer
+# learning wants, because you put your own head on it. The handles say which one they are:
+
+# %%
+for name in (HANDLE, fcfg.get("handle")):
+    m = tfhub.get(name)
+    print(f"{name}: {m.output_dim} features\n  tfhub.dev:     {m.tfhub}\n  Kaggle Models: {m.kaggle}")
+classification = tfhub.get(fcfg.get("handle")).tfhub.replace("/feature_vector/", "/classification/")
+print("the classification variation of the same network:", classification)
+
+# %% [markdown]
+# Three routes lead from such a pretrained network to your classifier, and this part runs all three on the same
+# photos:
+#
+# 1. **The articles' code as written**, on `tf_keras` with `TF_USE_LEGACY_KERAS=1`;
+# 2. **the course's `layers.HubLayer`** on Keras 3 (Parts 1 and 2 above);
+# 3. **KerasHub** (`keras-hub`), the maintained library of pretrained Keras 3 models, whose presets live on
+#    Kaggle Models too: `ImageClassifier.from_preset(...)` and `Backbone.from_preset(...)` with your own head.
+#
+# ### Route 1: the articles' code, run as written on `tf_keras`
+#
+# `TF_USE_LEGACY_KERAS=1` makes `tf.keras` mean `tf_keras` (Keras 2), but only if it is set **before TensorFlow
+# is imported**, and then for the whole process: set in this notebook it would change every later cell (or
+# nothing, since TensorFlow is already imported). So the articles' code runs in a **separate Python process**
+# that gets the variable; this notebook's Keras stays Keras 3. The script is the articles' recipe:
+# `ImageDataGenerator` reading the folder, `hub.KerasLayer`, a one-unit sigmoid head:
+
+# %%
+ARTICLE_CODE = """
+import os, sys
+os.environ["TF_USE_LEGACY_KERAS"] = "1"  # before TensorFlow is imported: tf.keras is now tf_keras (Keras 2)
+import tensorflow as tf
+import tensorflow_hub as hub
+
+module, folder, size, steps, epochs = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], int(sys.argv[5])
+steps = int(steps) if steps != "all" else None
+gen = tf.keras.preprocessing.image.ImageDataGenerator(rescale=1.0 / 255)  # TF-Hub wants [0, 1]
+train = gen.flow_from_directory(f"{folder}/train", target_size=(size, size), batch_size=32, class_mode="binary")
+val = gen.flow_from_directory(f"{folder}/validation", target_size=(size, size), batch_size=32,
+                              class_mode="binary")
+model = tf.keras.Sequential([
+    hub.KerasLayer(module, input_shape=(size, size, 3), trainable=False),
+    tf.keras.layers.Dense(1, activation="sigmoid"),
+])
+model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
+history = model.fit(train, validation_data=val, epochs=epochs, steps_per_epoch=steps, validation_steps=steps,
+                    verbose=2)
+import tf_keras
+print("tf.keras is tf_keras here:", tf.keras.layers.Dense is tf_keras.layers.Dense, "| tf_keras", tf_keras.__version__)
+print(f"ARTICLE val_accuracy {history.history['val_accuracy'][-1]:.4f}")
+"""
+script = Path(tempfile.mkdtemp()) / "article_route.py"
+script.write_text(ARTICLE_CODE, encoding="utf-8")
+steps = fcfg.get("legacy_steps")
+# The child runs on the CPU: this notebook's TensorFlow holds the GPU's memory already (its default), and a
+# second process on the same GPU would run out of it.
+child_env = {**os.environ, "TF_USE_LEGACY_KERAS": "1", "CUDA_VISIBLE_DEVICES": ""}
+start = time.perf_counter()
+if importlib.util.find_spec("tf_keras") is None:
+    article_acc = None
+    print('tf_keras is not installed, so route 1 cannot run here: pip install "tlhelpers[legacy]" (or tf-keras).')
+else:
+    child = subprocess.run([sys.executable, str(script), str(tfhub.resolve(fcfg.get("handle"))), str(root),
+                            str(SIZE), str(steps or "all"), str(fcfg.get("legacy_epochs"))],
+                           env=child_env, capture_output=True, text=True, timeout=3600)
+    if child.returncode != 0:
+        raise RuntimeError(f"The articles' script failed:\n{child.stderr[-3000:]}")
+    lines = [line for line in child.stdout.splitlines() if line.strip()]
+    print("\n".join(lines[-4:]))
+    article_acc = float(lines[-1].split()[-1])
+    report.log_metric("article_route_val_accuracy", article_acc)
+print(f"route 1 took {time.perf_counter() - start:.0f} s (a fresh process on the CPU, {steps or 'all'} batches "
+      f"per epoch); this notebook still runs Keras {keras.__version__}")
+
+# %% [markdown]
+# It runs, unchanged, in its own process. What it costs you: Keras 2 for good (no Keras 3 features, no
+# `.keras` files for Keras 3), the frozen module recomputed in every epoch, and a library that no longer
+# gets releases. Use it to reproduce an article; build new work on route 2 or 3.
+#
+# ### Route 2: the course's `HubLayer` on Keras 3
+#
+# That is Parts 1 and 2 of this lesson: the same SavedModel inside a Keras 3 model, features computed once, the
+# module fine-tuned with its BatchNorm statistics frozen. Its validation accuracy on these photos:
+# `folder_fine_tuned_val_accuracy` above.
+#
+# ### Route 3: KerasHub
+#
+# KerasHub names its pretrained models **presets** (e.g. `resnet_50_imagenet`) and downloads them from Kaggle
+# Models with `kagglehub`, into `~/.cache/kagglehub` (or `$KAGGLEHUB_CACHE`); a folder written by
+# `save_to_preset` loads the same way, which is how you use a preset offline. `kerashub.resolve` says which one
+# this run uses (smoke mode: a small stand-in preset with random weights, generated here, because this machine
+# cannot download; full mode: the real preset). Colab and Kaggle may lack KerasHub: the cell installs it there.
+
+# %%
+if importlib.util.find_spec("keras_hub") is None:
+    if "google.colab" not in sys.modules and "KAGGLE_KERNEL_RUN_TYPE" not in os.environ:
+        raise ImportError('Route 3 needs KerasHub: pip install "tlhelpers[kerashub]", then run this cell again.')
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "keras-hub"], check=True)
+import keras_hub  # noqa: E402
+
+PRESET = fcfg.get("kerashub_preset")
+where = kerashub.resolve(PRESET)  # a preset folder, the kagglehub cache, or the name KerasHub downloads
+print("KerasHub", keras_hub.__version__, "| preset", PRESET, "| loaded from", where)
+print("kagglehub cache:", kerashub.kagglehub_cache())
+with strategy.scope():
+    kh_classifier = keras_hub.models.ImageClassifier.from_preset(where, num_classes=2)
+converter = kh_classifier.preprocessor.image_converter
+KH_SIZE = converter.image_size[0]
+print(f"{type(kh_classifier).__name__}: {kh_classifier.backbone.count_params():,} backbone parameters, "
+      f"input {KH_SIZE} px, activation={kh_classifier.activation!r}")
+print("its converter: x * scale + offset with scale", np.round(converter.scale, 4), "offset",
+      np.round(converter.offset, 3))
+kh_train, _ = data.image_folder(root / "train", image_size=KH_SIZE, batch_size=folder_batch, shuffle=True,
+                                limit_per_class=fcfg.train_examples)
+kh_val, _ = data.image_folder(root / "validation", image_size=KH_SIZE, batch_size=folder_batch,
+                              limit_per_class=fcfg.val_examples)
+
+# %% [markdown]
+# **Trap 1: the classifier outputs logits.** `activation=None` above: its outputs are not probabilities (they
+# can be negative and do not sum to 1). A loss that assumes probabilities, as the "Classification with KerasHub"
+# guide on keras.io compiles it, then computes something else (numbers below, after training).
+# The correct line is `loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)`, or a softmax at the
+# end, which is what the course's wrapper adds:
+
+# %%
+x_check, y_check = next(iter(kh_val))
+logits = kh_classifier.predict(x_check, verbose=0)
+print("first outputs:", np.array2string(logits[:3], precision=3).replace("\n", ""),
+      "| row sums:", np.array2string(logits[:3].sum(axis=1), precision=3))
+
+# %% [markdown]
+# **Trap 2: the preprocessing runs inside `fit` and `predict`.** The classifier's `preprocessor` resizes and
+# normalises whatever you pass in, so pass raw 0..255 pixels. Normalising yourself first (with `/ 255`,
+# `Rescaling`, or a `keras.applications` `preprocess_input`) normalises twice; the numbers after training show
+# what that costs.
+#
+# **Trap 3: `backbone.trainable = True` leaves BatchNorm training.** KerasHub's classifier calls its backbone
+# without `training=False`, so once the backbone is trainable its BatchNorm layers replace the ImageNet
+# statistics with those of your batches (`tests/test_kerashub.py` measures it). The course's `models.unfreeze`
+# keeps every BatchNorm layer frozen:
+
+# %%
+def count_bn(model, trainable):
+    return sum(1 for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)
+               and layer.trainable == trainable)
+
+
+kh_classifier.backbone.trainable = True  # what tutorials write
+print("backbone.trainable = True: BatchNorm layers training:", count_bn(kh_classifier.backbone, True),
+      "of", count_bn(kh_classifier.backbone, True) + count_bn(kh_classifier.backbone, False))
+models.unfreeze(kh_classifier.backbone, 0)  # every layer trains, except BatchNorm
+print("models.unfreeze: BatchNorm layers training:", count_bn(kh_classifier.backbone, True))
+
+# %% [markdown]
+# **The course's way with a KerasHub classifier.** `models.from_kerashub_classifier` wraps it without copying:
+# raw images, the preset's normalisation once (a `Rescaling` layer holding the converter's scale and offset),
+# the backbone (frozen, BatchNorm frozen), the classifier's own pooling and dense layer, then a softmax. The
+# wrapper is a `TransferModel`, so `training.fit_two_phase` trains it like any backbone of the course: features
+# computed once, then the top of the backbone fine-tuned:
+
+# %%
+with strategy.scope():
+    kh_tm = models.from_kerashub_classifier(kh_classifier, image_size=KH_SIZE)
+kh_result = training.fit_two_phase(kh_tm, kh_train, kh_val, head_epochs=fcfg.epochs,
+                                   fine_tune_epochs=fcfg.fine_tune_epochs, unfreeze_from=0.3,
+                                   head_lr=fcfg.get("head_lr"), fine_tune_lr=fcfg.get("fine_tune_lr"), verbose=2)
+kh_acc = max(kh_result.history["val_accuracy"])
+report.log_metric("kerashub_classifier_val_accuracy", kh_acc)
+print(f"KerasHub classifier through fit_two_phase: val accuracy {kh_acc:.3f}; seconds {kh_result.seconds}")
+
+# %% [markdown]
+# Now the traps in numbers, on the trained model. The classifier still outputs logits (the wrapper shares its
+# weights); read as probabilities, the loss is wrong, and double normalisation costs accuracy:
+
+# %%
+logits = kh_classifier.predict(x_check, verbose=0)
+right = float(keras.losses.SparseCategoricalCrossentropy(from_logits=True)(y_check, logits))
+wrong = float(keras.losses.SparseCategoricalCrossentropy()(y_check, logits))  # logits read as probabilities
+print(f"loss on one validation batch: {right:.3f} with from_logits=True, {wrong:.3f} without (wrong)")
+course_probs = kh_tm.model.predict(x_check, verbose=0)
+print("course wrapper == softmax(classifier logits):",
+      np.allclose(course_probs, keras.ops.softmax(logits).numpy(), atol=1e-3))
+val_labels = np.concatenate([y.numpy() for _, y in kh_val])
+once = kh_classifier.predict(kh_val, verbose=0).argmax(axis=1)
+twice = kh_classifier.predict(kh_val.map(lambda x, y: (converter(x), y)), verbose=0).argmax(axis=1)  # by hand, then again
+print(f"validation accuracy: raw pixels in {np.mean(once == val_labels):.3f}, "
+      f"normalised by hand and then by the preprocessor {np.mean(twice == val_labels):.3f}")
+
+# %% [markdown]
+# **`Backbone.from_preset` with your own head.** A preset's backbone is a plain functional Keras model: its
+# output is a feature map, so the rest is what Lesson 03 does with `keras.applications`. Written out:
+
+# %%
+kh_backbone = keras_hub.models.Backbone.from_preset(where)
+kh_backbone.trainable = False
+models.freeze_batchnorm(kh_backbone)
+scale, offset = kerashub.converter_scale_offset(keras_hub.layers.ImageConverter.from_preset(where))
+with strategy.scope():
+    inputs = keras.Input((KH_SIZE, KH_SIZE, 3))  # raw 0..255 pixels
+    x = keras.layers.Rescaling(scale, offset, name="preprocess")(inputs)  # the preset's normalisation, once
+    pooled = keras.layers.GlobalAveragePooling2D()(kh_backbone(x, training=False))
+    own_head = models.build_head(pooled.shape[-1], 2)
+    own_model = keras.Model(inputs, own_head(pooled))
+    own_features = keras.Model(inputs, pooled)
+own_train = features.extract_features(own_features, kh_train, desc="KerasHub train features")
+own_val = features.extract_features(own_features, kh_val, desc="KerasHub validation features")
+with strategy.scope():
+    own_head.compile(keras.optimizers.Adam(fcfg.get("head_lr")), "sparse_categorical_crossentropy",
+                     metrics=["accuracy"])
+own_history = own_head.fit(own_train.features, own_train.labels, epochs=fcfg.epochs, batch_size=folder_batch,
+                           validation_data=(own_val.features, own_val.labels), verbose=0)
+own_acc = own_history.history["val_accuracy"][-1]
+report.log_metric("kerashub_backbone_head_val_accuracy", own_acc)
+print(f"KerasHub backbone + own head (frozen): val accuracy {own_acc:.3f}")
+
+# %% [markdown]
+# `models.build_transfer_model("kerashub:" + PRESET, 2)` builds exactly this model (and `tlh train DIR
+# --backbone kerashub:resnet_50_imagenet`, `tlh compare --backbones kerashub:...` and `compare.compare` take the
+# same spec), so a preset is one more backbone of the course's registry:
+
+# %%
+with strategy.scope():
+    packaged = models.build_transfer_model(f"kerashub:{where}", 2, image_size=KH_SIZE)
+packaged.head.set_weights(own_head.get_weights())
+np.testing.assert_allclose(packaged.model.predict(x_check, verbose=0), own_model.predict(x_check, verbose=0),
+                           atol=1e-3)
+print("build_transfer_model('kerashub:...') predicts what the model written out above predicts")
+
+# %% [markdown]
+# The three routes side by side (this run's numbers; in smoke mode the KerasHub preset has random weights,
+# so its accuracies mean nothing):
+
+# %%
+routes = [
+    ("1. articles' code, tf_keras, separate process", article_acc, f"{steps or 'all'} batches/epoch, CPU"),
+    ("2. course HubLayer, Keras 3, fine-tuned", ft_history.history["val_accuracy"][-1], fcfg.get("handle")),
+    ("3a. KerasHub ImageClassifier via fit_two_phase", kh_acc, PRESET),
+    ("3b. KerasHub Backbone + own head (frozen)", own_acc, PRESET),
+]
+for label, acc, what in routes:
+    print(f"{label:50s} {'n/a' if acc is None else f'{acc:.3f}':>6s}  {what}")
 
 # %% [markdown]
 # ## Summary

@@ -213,7 +213,7 @@ _LESSONS: dict[str, dict[str, LessonSettings]] = {
             mode="full", image_size=299, batch_size=32, epochs=10, fine_tune_epochs=2,
             source="cats_and_dogs_filtered (2,000 train / 1,000 validation photos), downloaded",
             extra=(("handle", "inception_v3"), ("head_lr", 1e-3), ("fine_tune_lr", 1e-5),
-                   ("kerashub_preset", "resnet_50_imagenet")),
+                   ("kerashub_preset", "resnet_50_imagenet"), ("legacy_steps", 6), ("legacy_epochs", 2)),
         ),
         "smoke": LessonSettings(
             mode="smoke", image_size=299, batch_size=32, epochs=3, fine_tune_epochs=1,
@@ -221,7 +221,7 @@ _LESSONS: dict[str, dict[str, LessonSettings]] = {
             source="cats_and_dogs_filtered photos (cached or downloaded once; generated without network), "
                    "60/40 per class",
             extra=(("handle", "inception_v3"), ("head_lr", 1e-3), ("fine_tune_lr", 1e-5),
-                   ("kerashub_preset", "resnet_50_imagenet")),
+                   ("kerashub_preset", "resnet_50_imagenet"), ("legacy_steps", 4), ("legacy_epochs", 2)),
         ),
     },
     "04": {
@@ -351,7 +351,7 @@ def full_settings(lesson: str | int) -> LessonSettings:
 _REHEARSAL_DATA: dict[str, dict[str, object]] = {
     "01": {"train_examples": 64, "val_examples": 64, "test_examples": 64},
     "02": {"train_examples": 64, "val_examples": 64, "test_examples": 64, "aug_passes": 2},
-    "02-folder": {"train_examples": 16, "val_examples": 16},
+    "02-folder": {"train_examples": 16, "val_examples": 16, "legacy_steps": 1},
     "03": {"train_examples": 16, "val_examples": 16, "experiment_epochs": 1},
     "03-cifar10": {"train_examples": 64, "val_examples": 64, "test_examples": 64},
     "04": {"train_examples": 16, "val_examples": 8, "test_examples": 8, "sweep_per_class": (4, 8),
