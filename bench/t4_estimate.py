@@ -72,7 +72,11 @@ def plan() -> dict[str, list[tuple]]:
         "01": [("scratch", 96, None, 10 * c["val"] + c["test"], 10 * c["train"], 64, 1.0)],
         "02": [("hub:resnet_v2_50", 96, None, 10 * (c["train"] + c["val"]) + sum(c.values()) + 3 * c["train"]
                 + c["test"], 0, 64, 0.0),
-               ("hub:inception_v3", 299, None, 2 * sum(d.values()) + 2 * d["val"], 2 * d["train"], 32, 1.0)],
+               ("hub:inception_v3", 299, None, 2 * sum(d.values()) + 2 * d["val"], 2 * d["train"], 32, 1.0),
+               # Part 3, KerasHub resnet_50_imagenet (the network of keras.applications' ResNet50): features twice
+               # (classifier and own head), 2 fine-tuning epochs + their validation, 3 validation passes
+               ("ResNet50", 224, None, 2 * (d["train"] + d["val"]) + 2 * d["val"] + 3 * d["val"], 2 * d["train"],
+                32, 0.3)],
         "03": [("VGG16", 160, None, 2 * sum(d.values()) + 10 * sum(d.values()) + 10 * d["val"], 10 * d["train"], 32,
                 0.5),
                ("EfficientNetB0", 224, None, c["train"] + c["val"] + 3 * c["val"] + c["test"], 3 * c["train"], 64,

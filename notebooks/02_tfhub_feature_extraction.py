@@ -33,16 +33,19 @@
 # - feed a TF-Hub module what it expects: float images in `[0, 1]`, at the size it needs;
 # - train a classifier on frozen ResNet-50 features of CIFAR-10, first the classic way (every image goes
 #   through the frozen network in every epoch), then on features computed **once**, and compare time and accuracy;
-# - repeat it on a folder of photos with Inception v3, fine-tune the module, save, export and reload the model.
+# - repeat it on a folder of photos with Inception v3, fine-tune the module, save, export and reload the model;
+# - take the three routes to a pretrained model a learner meets in 2026 on the same photos: the articles' code
+#   run as written on `tf_keras`, the course's `HubLayer`, and KerasHub presets (with their three traps: logits,
+#   preprocessing inside `fit`/`predict`, BatchNorm left training).
 #
 # **Data:** CIFAR-10 (60,000 32x32 photos, 10 classes, 163 MB) and `cats_and_dogs_filtered` (3,000 photos, 68 MB).
 # The classic CIFAR-10 article reports 79.3 % test accuracy with ResNet-50 features at 96 px versus 67.4 % for
 # its scratch CNN (their numbers, their hardware).
 #
 # **Runtime:** smoke mode about a minute on 2 CPU cores. Full mode on a Colab T4 has not been timed yet.
-# Estimate: at least 3.2 min of GPU compute and about 2.4 GB of GPU memory (a
+# Estimate: at least 3.6 min of GPU compute and about 2.6 GB of GPU memory (a
 # compute-bound lower bound from FLOP counts and an assumed T4 throughput, `python -m bench.t4_estimate`;
-# downloads, decoding and XLA compilation add to it). `tlh run --full` on a T4 records the real time and
+# downloads, decoding, XLA compilation and Part 3's route 1, which runs on the CPU, add to it). `tlh run --full` on a T4 records the real time and
 # peak GPU memory in `runs/<time>/summary.md`.
 #
 # Measured in this course (2 CPU cores, real photos, `tests/test_real_transfer.py`): a head trained on cached
@@ -627,10 +630,18 @@ for label, acc, what in routes:
 # You saw the classic `hub.KerasLayer` code fail on Keras 3 and used `layers.HubLayer` instead, fed it images in
 # `[0, 1]` at the size it needs, trained a head on features recomputed every epoch and on features computed
 # once (same accuracy, a fraction of the time), attached the head to the module, fine-tuned the module, and
-# saved, exported and reloaded the model.
+# saved, exported and reloaded the model. Then you ran the articles' code unchanged on `tf_keras` in a process of
+# its own, and used KerasHub presets two ways (the `ImageClassifier` through `fit_two_phase`, the `Backbone` with
+# your own head), seeing its traps in numbers: logits read as probabilities, normalisation applied twice,
+# BatchNorm left training by `backbone.trainable = True`.
 #
 # ## Exercises
 #
 # 1. Raise the number of epochs to 30 for both recipes. How do the two times grow?
 # 2. Compare `aug_passes` of 1, 3 and 5: does augmentation help the cached head on your data?
 # 3. Try `layers.HubLayer("efficientnet_v2_b0")`. Which input size does it need, and what changes in the code?
+# 4. Swap the KerasHub preset for `efficientnet_b0_ra_imagenet` (or any name in
+#    `keras_hub.models.ImageClassifier.presets`). What does its converter's scale and offset say about the
+#    preprocessing it expects? Does `models.build_transfer_model("kerashub:...")` need any change?
+# 5. Compile `kh_classifier` the way the keras.io guide does (a probability loss on its logits) and train one
+#    epoch. Compare the loss curve with the course's.

@@ -19,6 +19,13 @@ REFREEZE_BN = r"isinstance\(layer, keras\.layers\.BatchNormalization\):\s*\n\s*l
 
 @pytest.mark.parametrize(("lesson", "patterns"), [
     ("01", [r"keras\.(Sequential|Model)\(", r"\.compile\(", r"\.fit\("]),
+    # lesson 02, Part 3: the articles' code in its own process on tf_keras; KerasHub both ways, with its traps
+    ("02", [r'"TF_USE_LEGACY_KERAS": "1"', r"hub\.KerasLayer\(module",
+            r"subprocess\.run\(\[sys\.executable, str\(script\)",
+            r"keras_hub\.models\.ImageClassifier\.from_preset\(where, num_classes=2\)",
+            r"keras_hub\.models\.Backbone\.from_preset\(where\)", r"from_logits=True",
+            r"models\.unfreeze\(kh_classifier\.backbone", r"training\.fit_two_phase\(kh_tm",
+            r"keras\.layers\.Rescaling\(scale, offset", r"kh_classifier\.backbone\.trainable = True"]),
     ("03", [r"include_top=False", r"base\.trainable = False", r"training=False", r"keras\.Model\(",
             r"\.trainable = True", REFREEZE_BN, r"initial_epoch=",
             # seed techniques: a photo file for decode_predictions, trimming a complete model, one logit

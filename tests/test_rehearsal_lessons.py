@@ -49,8 +49,9 @@ def tlh(args: list[str], env: dict, *, timeout: int = 1500) -> subprocess.Comple
 
 def _lanes() -> list[list[tuple[str, str]]]:
     """Split the (lesson, shape) runs into two lanes of similar total time; both shapes of a lesson share a lane."""
-    # seconds, both shapes, from the CI run of a04797f (one at a time); 06 from `tlh run 6 --rehearse`
-    heavy = {"04": 748, "03": 685, "06": 414, "05": 167, "02": 103, "01": 75}
+    # seconds, both shapes, from the CI run of a04797f (one at a time); 06 from `tlh run 6 --rehearse`; 02 with its
+    # Part 3 (KerasHub, a full-size ResNet-50 stand-in) from `tlh run 2 --rehearse 1gpu|2gpu`: 184 s + 158 s
+    heavy = {"04": 748, "03": 685, "06": 414, "05": 167, "02": 342, "01": 75}
     lanes: list[list[tuple[str, str]]] = [[], []]
     load = [0, 0]
     for lesson in sorted(LESSONS, key=lambda name: -heavy.get(name[:2], 100)):
