@@ -388,7 +388,7 @@ print("reloaded .keras and exported SavedModel predict the same as the trained m
 # %%
 for name in (HANDLE, fcfg.get("handle")):
     m = tfhub.get(name)
-    print(f"{name}: {m.output_dim} features\n  tfhub.dev:     {m.tfhub}\n  Kaggle Models: {m.kaggle}")
+    print(f"{name}: {m.output_dim} features\n  classic handle: {m.tfhub}\n  Kaggle Models:  {m.kaggle}")
 classification = tfhub.get(fcfg.get("handle")).tfhub.replace("/feature_vector/", "/classification/")
 print("the classification variation of the same network:", classification)
 
