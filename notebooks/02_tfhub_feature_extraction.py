@@ -572,7 +572,10 @@ print(f"validation accuracy: raw pixels in {np.mean(once == val_labels):.3f}, "
 
 # %% [markdown]
 # **`Backbone.from_preset` with your own head.** A preset's backbone is a plain functional Keras model: its
-# output is a feature map, so the rest is what Lesson 03 does with `keras.applications`. Written out:
+# output is a feature map, so the rest is what Lesson 03 does with `keras.applications`. Some presets are
+# backbones only: DINOv2 and DINOv3 (self-supervised, trained without labels) have no classifier task in
+# KerasHub, so this is their route; they output a sequence of tokens instead of a feature map, which the course's
+# builder averages (`tests/test_kerashub.py` builds a tiny DINOv2 that way). Written out for this preset:
 
 # %%
 kh_backbone = keras_hub.models.Backbone.from_preset(where)

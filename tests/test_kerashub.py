@@ -179,6 +179,22 @@ def test_backbone_trainable_true_leaves_kerashub_batchnorm_training_and_unfreeze
     assert all(np.array_equal(a, b) for a, b in zip(before, _bn_state(course.backbone), strict=True))
 
 
+def test_a_token_backbone_without_a_converter_gets_pooled_tokens_and_a_notice(tmp_path, monkeypatch, capsys):
+    """DINOv2-style presets are backbones only, output tokens (3-D) and may carry no image converter."""
+    monkeypatch.setenv("TLH_SMOKE", "1")
+    backbone = keras_hub.models.DINOV2Backbone(patch_size=14, num_layers=1, hidden_dim=16, num_heads=2,
+                                               intermediate_dim=32, image_shape=(28, 28, 3),
+                                               position_embedding_shape=(28, 28, 3))
+    assert len(backbone.output.shape) == 3  # tokens, not a feature map
+    backbone.save_to_preset(str(tmp_path / "dino"))
+    tm = models.build_transfer_model(f"kerashub:{tmp_path / 'dino'}", 2, image_size=28)
+    assert "has no image converter" in capsys.readouterr().out
+    assert tm.features.output.shape[-1] == 16
+    x = np.random.default_rng(0).uniform(0, 255, (4, 28, 28, 3)).astype("float32")
+    tokens = backbone.predict({"images": x}, verbose=0)
+    np.testing.assert_allclose(tm.features.predict(x, verbose=0), tokens.mean(axis=1), atol=1e-4)
+
+
 def test_where_presets_are_found(preset, tmp_path, monkeypatch):
     monkeypatch.setenv("TLH_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("KAGGLEHUB_CACHE", str(tmp_path / "kagglehub"))

@@ -263,6 +263,14 @@ def build_hub_model(handle: str, num_classes: int, *, image_size: int | None = N
                          head=head, backbone=None, image_size=size, handle=handle)
 
 
+def _as_backbone_input(base: Any, x: Any) -> Any:
+    """Wrap images the way a backbone with one named input (``{"images": ...}``, KerasHub's ViTs) expects them."""
+    names = getattr(base, "input", None)
+    if isinstance(names, dict) and len(names) == 1:
+        return {next(iter(names)): x}
+    return x
+
+
 def _pool(x: Any) -> Any:
     """Average a backbone's output over space (4-D feature maps) or tokens (3-D, transformers)."""
     import keras
@@ -311,11 +319,14 @@ def build_kerashub_model(preset: str, num_classes: int, *, image_size: int | Non
     base.trainable = False
     freeze_batchnorm(base)
     scale, offset = kerashub.converter_scale_offset(converter)
+    if converter is None:
+        print(f"NOTICE: the KerasHub preset {kerashub.preset_name(spec)} has no image converter, so the backbone "
+              "gets raw 0..255 pixels. Check on its model card what input it expects.")
 
     inputs = keras.Input((size, size, 3), name="image")
     x = augmentation(inputs) if augmentation is not None else inputs
     x = keras.layers.Rescaling(scale, offset, name="preprocess")(x)
-    pooled = _pool(base(x, training=False))
+    pooled = _pool(base(_as_backbone_input(base, x), training=False))
     head = build_head(pooled.shape[-1], num_classes, dropout=dropout)
     label = kerashub.preset_name(spec)
     model = keras.Model(inputs, head(pooled), name=name or f"{label}_transfer")
@@ -366,7 +377,7 @@ def from_kerashub_classifier(classifier: Any, *, image_size: int | None = None) 
 
     inputs = keras.Input((size, size, 3), name="image")
     x = keras.layers.Rescaling(scale, offset, name="preprocess")(inputs)
-    pooled = classifier.pooler(base(x, training=False))
+    pooled = classifier.pooler(base(_as_backbone_input(base, x), training=False))
     model = keras.Model(inputs, head(pooled), name=f"{classifier.name}_course")
     features = keras.Model(inputs, pooled, name=f"{model.name}_features")
     return TransferModel(model=model, base=base, features=features, head=head, backbone=None, image_size=size)
