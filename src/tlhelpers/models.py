@@ -263,6 +263,14 @@ def build_hub_model(handle: str, num_classes: int, *, image_size: int | None = N
                          head=head, backbone=None, image_size=size, handle=handle)
 
 
+def _freeze_kerashub(base: Any, converter: Any, image_size: int | None) -> tuple[int, Any, Any]:
+    """Freeze a KerasHub backbone (BatchNorm too); return the input size and the converter's scale and offset."""
+    native = getattr(converter, "image_size", None)
+    base.trainable = False
+    freeze_batchnorm(base)
+    return int(image_size or (native[0] if native else 224)), *kerashub.converter_scale_offset(converter)
+
+
 def _as_backbone_input(base: Any, x: Any) -> Any:
     """Wrap images the way a backbone with one named input (``{"images": ...}``, KerasHub's ViTs) expects them."""
     names = getattr(base, "input", None)
@@ -314,11 +322,7 @@ def build_kerashub_model(preset: str, num_classes: int, *, image_size: int | Non
     spec = preset if kerashub.is_preset(preset) else kerashub.PREFIX + preset
     base = kerashub.load_backbone(spec)
     converter = kerashub.load_converter(spec)
-    native = getattr(converter, "image_size", None)
-    size = int(image_size or (native[0] if native else 224))
-    base.trainable = False
-    freeze_batchnorm(base)
-    scale, offset = kerashub.converter_scale_offset(converter)
+    size, scale, offset = _freeze_kerashub(base, converter, image_size)
     if converter is None:
         print(f"NOTICE: the KerasHub preset {kerashub.preset_name(spec)} has no image converter, so the backbone "
               "gets raw 0..255 pixels. Check on its model card what input it expects.")
@@ -360,14 +364,9 @@ def from_kerashub_classifier(classifier: Any, *, image_size: int | None = None) 
     if missing:
         raise ValueError(f"{type(classifier).__name__} has no {', '.join(missing)}: pass a KerasHub "
                          "ImageClassifier (keras_hub.models.ImageClassifier.from_preset(..., num_classes=N)).")
-    preprocessor = getattr(classifier, "preprocessor", None)
-    converter = getattr(preprocessor, "image_converter", None)
-    native = getattr(converter, "image_size", None)
-    size = int(image_size or (native[0] if native else 224))
+    converter = getattr(getattr(classifier, "preprocessor", None), "image_converter", None)
     base = classifier.backbone
-    base.trainable = False
-    freeze_batchnorm(base)
-    scale, offset = kerashub.converter_scale_offset(converter)
+    size, scale, offset = _freeze_kerashub(base, converter, image_size)
     dim = classifier.output_dense.kernel.shape[0]
     steps = [keras.Input((int(dim),))]
     if getattr(classifier, "output_dropout", None) is not None:
