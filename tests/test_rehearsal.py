@@ -167,7 +167,7 @@ def test_rehearsal_settings_keep_the_full_mode_program():
         assert rehearsal.image_size == full.image_size and rehearsal.batch_size == full.batch_size, key
         for name, value in full.extra:
             if name not in ("aug_passes", "sweep_per_class", "sweep_epochs", "sweep_fine_tune_epochs",
-                            "experiment_epochs"):
+                            "experiment_epochs", "legacy_steps", "legacy_epochs"):  # amounts of data and steps
                 assert rehearsal.get(name) == value, (key, name)
         assert rehearsal.epochs == 1 and rehearsal.fine_tune_epochs == min(full.fine_tune_epochs, 1), key
     assert config.rehearsal_settings(4).get("candidates") == config.full_settings(4).get("candidates")

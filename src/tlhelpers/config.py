@@ -351,7 +351,7 @@ def full_settings(lesson: str | int) -> LessonSettings:
 _REHEARSAL_DATA: dict[str, dict[str, object]] = {
     "01": {"train_examples": 64, "val_examples": 64, "test_examples": 64},
     "02": {"train_examples": 64, "val_examples": 64, "test_examples": 64, "aug_passes": 2},
-    "02-folder": {"train_examples": 16, "val_examples": 16, "legacy_steps": 1},
+    "02-folder": {"train_examples": 16, "val_examples": 16, "legacy_steps": 1, "legacy_epochs": 1},
     "03": {"train_examples": 16, "val_examples": 16, "experiment_epochs": 1},
     "03-cifar10": {"train_examples": 64, "val_examples": 64, "test_examples": 64},
     "04": {"train_examples": 16, "val_examples": 8, "test_examples": 8, "sweep_per_class": (4, 8),
