@@ -489,11 +489,11 @@ print("kagglehub cache:", kerashub.kagglehub_cache())
 with strategy.scope():
     kh_classifier = keras_hub.models.ImageClassifier.from_preset(where, num_classes=2)
 converter = kh_classifier.preprocessor.image_converter
-KH_SIZE = converter.image_size[0]
+KH_SIZE = (converter.image_size or (224, 224))[0]  # a converter without a size keeps the input size
 print(f"{type(kh_classifier).__name__}: {kh_classifier.backbone.count_params():,} backbone parameters, "
       f"input {KH_SIZE} px, activation={kh_classifier.activation!r}")
-print("its converter: x * scale + offset with scale", np.round(converter.scale, 4), "offset",
-      np.round(converter.offset, 3))
+scale, offset = kerashub.converter_scale_offset(converter)  # (1.0, 0.0) when the preset normalises inside
+print("its converter: x * scale + offset with scale", np.round(scale, 4), "offset", np.round(offset, 3))
 kh_train, _ = data.image_folder(root / "train", image_size=KH_SIZE, batch_size=folder_batch, shuffle=True,
                                 limit_per_class=fcfg.train_examples)
 kh_val, _ = data.image_folder(root / "validation", image_size=KH_SIZE, batch_size=folder_batch,
