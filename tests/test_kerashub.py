@@ -321,3 +321,16 @@ def test_a_preset_trains_under_mirrored_strategy_mixed_precision_and_xla(preset)
                           timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "replicas 2 dtype mixed_float16 epochs 2" in proc.stdout, proc.stdout[-2000:]
+
+
+def test_a_wrong_unfreeze_point_fails_before_any_training(preset, monkeypatch):
+    """The tiny preset has 24 layers; tlh train's default --unfreeze-from 100 must fail at once, not after phase 1."""
+    monkeypatch.setenv("TLH_SMOKE", "1")
+    tm = models.build_transfer_model(f"kerashub:{preset}", 2)
+    kernel = tm.head.layers[-1].kernel.numpy().copy()
+    x, y = _data(8)
+    with pytest.raises(ValueError, match="has 24 layers; from_layer must be in 0..23, got 100"):
+        training.fit_two_phase(tm, _ds(x, y), _ds(x, y), head_epochs=1, fine_tune_epochs=1, unfreeze_from=100,
+                               verbose=0)
+    np.testing.assert_array_equal(tm.head.layers[-1].kernel.numpy(), kernel)  # nothing trained
+    assert models.unfreeze_start(tm.base, 0.5) == 12 and not tm.base.trainable  # the check changes nothing

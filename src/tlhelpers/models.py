@@ -29,6 +29,7 @@ __all__ = [
     "build_head",
     "build_augmentation",
     "unfreeze",
+    "unfreeze_start",
     "freeze_batchnorm",
     "trainable_summary",
     "with_class_names",
@@ -441,6 +442,44 @@ def _all_layers(model: Any) -> list[Any]:
     return out
 
 
+def unfreeze_start(base: Any, from_layer: int | str | float = 0) -> int:
+    """Return the index of the first layer :func:`unfreeze` would train, changing nothing.
+
+    Call it before training to find a wrong ``from_layer`` before any time is spent (``training.fit_two_phase``
+    does).
+
+    Args:
+        base: The backbone (a TF-Hub module's layer gives 0: it unfreezes whole).
+        from_layer: See :func:`unfreeze`.
+
+    Returns:
+        The layer index.
+
+    Raises:
+        ValueError: Unknown layer name or out-of-range index/fraction.
+    """
+    if isinstance(base, layers.HubLayer):
+        return 0
+    n = len(base.layers)
+    if isinstance(from_layer, str):
+        names = [layer.name for layer in base.layers]
+        if from_layer not in names:
+            import difflib
+
+            close = difflib.get_close_matches(from_layer, names, n=3)
+            raise ValueError(f"{base.name} has no layer {from_layer!r}. Close names: {close}.")
+        return names.index(from_layer)
+    if isinstance(from_layer, float) and not float(from_layer).is_integer():
+        if not 0 < from_layer < 1:
+            raise ValueError(f"A fraction must be between 0 and 1, got {from_layer}.")
+        return int(round(n * (1 - from_layer)))
+    start = int(from_layer)
+    if not 0 <= start < n:
+        raise ValueError(f"{base.name} has {n} layers; from_layer must be in 0..{n - 1}, got {start} (or pass a "
+                         "fraction such as 0.3, the top 30 %).")
+    return start
+
+
 def unfreeze(base: keras.Model, from_layer: int | str | float = 0) -> int:
     """Unfreeze the top of a backbone for fine-tuning, keeping BatchNorm frozen.
 
@@ -473,23 +512,7 @@ def unfreeze(base: keras.Model, from_layer: int | str | float = 0) -> int:
                   "statistics stay frozen.")
         base.trainable = True
         return 1
-    n = len(base.layers)
-    if isinstance(from_layer, str):
-        names = [layer.name for layer in base.layers]
-        if from_layer not in names:
-            import difflib
-
-            close = difflib.get_close_matches(from_layer, names, n=3)
-            raise ValueError(f"{base.name} has no layer {from_layer!r}. Close names: {close}.")
-        start = names.index(from_layer)
-    elif isinstance(from_layer, float) and not float(from_layer).is_integer():
-        if not 0 < from_layer < 1:
-            raise ValueError(f"A fraction must be between 0 and 1, got {from_layer}.")
-        start = int(round(n * (1 - from_layer)))
-    else:
-        start = int(from_layer)
-        if not 0 <= start < n:
-            raise ValueError(f"{base.name} has {n} layers; from_layer must be in 0..{n - 1}, got {start}.")
+    start = unfreeze_start(base, from_layer)
     base.trainable = True
     # Layer by layer: on a base that is already trainable, Keras 3 (3.15.1 measured) does not switch layers frozen
     # one by one back on when `base.trainable = True` is set again, so a second, deeper unfreeze would not take.

@@ -303,7 +303,7 @@ def fit_two_phase(
         val_ds: Batched ``(raw images, labels)`` for validation.
         head_epochs: Epochs of phase 1. Defaults to 10.
         fine_tune_epochs: Epochs of phase 2 (0 skips it). Defaults to 5.
-        unfreeze_from: Passed to ``unfreeze``. Defaults to 0.3 (top 30 %).
+        unfreeze_from: Passed to ``unfreeze``; checked before phase 1. Defaults to 0.3 (top 30 %).
         head_lr: Adam learning rate of phase 1. Defaults to 1e-3.
         fine_tune_lr: Initial Adam learning rate of phase 2. Defaults to 1e-5.
         cache_features: Train the head on cached features. Defaults to True.
@@ -320,11 +320,16 @@ def fit_two_phase(
 
     Returns:
         A :class:`TwoPhaseResult`.
+
+    Raises:
+        ValueError: ``unfreeze_from`` does not fit the base (raised before any training).
     """
     import keras
 
     from tlhelpers import features, models
 
+    if fine_tune_epochs > 0:
+        models.unfreeze_start(tm.base, unfreeze_from)  # a wrong unfreeze_from fails now, not after phase 1
     seconds = {"features": 0.0, "head": 0.0, "fine_tune": 0.0}
     metrics = ["accuracy"]
     backup = Path(backup_dir) if backup_dir is not None else None
