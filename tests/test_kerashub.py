@@ -223,6 +223,12 @@ def test_where_presets_are_found(preset, tmp_path, monkeypatch):
     assert prefetch.is_cached(asset) == tmp_path / "cache" / "kerashub" / "resnet_50_imagenet"
     lines = "\n".join(kerashub.describe_cache())
     assert "resnet_50_imagenet" in lines and "resnet_18_imagenet" in lines and "KAGGLEHUB_CACHE" in lines
+    # what `tlh prefetch` downloaded (it points KAGGLEHUB_CACHE at <cache>/kagglehub) is found by a later
+    # process whose KAGGLEHUB_CACHE is the default
+    shutil.copytree(preset, tmp_path / "cache" / "kagglehub" / "models" / "keras" / "resnetv1" / "keras" /
+                    "resnet_101_imagenet" / "1")
+    assert kerashub.find_local("resnet_101_imagenet") is not None
+    assert "resnet_101_imagenet" in "\n".join(kerashub.describe_cache())
 
 
 def test_smoke_mode_stands_in_a_generated_preset_and_says_so(tmp_path, monkeypatch, capsys):

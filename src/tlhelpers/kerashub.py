@@ -15,7 +15,8 @@ Where a preset is looked for, in order:
 2. ``<folder>/<preset name>`` for every folder of :func:`preset_dirs`
    (``<cache root>/kerashub`` and the offline assets' ``kerashub``);
 3. ``kagglehub``'s download cache (``$KAGGLEHUB_CACHE``, default
-   ``~/.cache/kagglehub``), where an earlier download put it;
+   ``~/.cache/kagglehub``), where an earlier download put it, then
+   ``<cache root>/kagglehub`` (where ``tlh prefetch`` downloads);
 4. smoke mode and the rehearsal: a stand-in preset with random weights
    (:func:`tlhelpers.standins.make_preset`), said as generated;
 5. full mode: the preset name, which KerasHub downloads from Kaggle Models
@@ -134,6 +135,11 @@ def kagglehub_cache() -> Path:
     return Path(os.environ.get("KAGGLEHUB_CACHE") or Path.home() / ".cache" / "kagglehub").expanduser()
 
 
+def _kaggle_caches() -> list[Path]:
+    """Return kagglehub's cache, then ``<cache root>/kagglehub`` (where ``tlh prefetch`` points it)."""
+    return list(dict.fromkeys([kagglehub_cache(), config.cache_root() / "kagglehub"]))
+
+
 def _is_preset_dir(path: Path) -> bool:
     return path.is_dir() and (path / "config.json").is_file()
 
@@ -155,7 +161,7 @@ def find_local(name: str) -> Path | None:
         if _is_preset_dir(folder / name):
             return folder / name
     # kagglehub layout: models/<owner>/<model>/keras/<preset>/<version>/
-    versions = [p for p in kagglehub_cache().glob(f"models/*/*/keras/{name}/*") if _is_preset_dir(p)]
+    versions = [p for cache in _kaggle_caches() for p in cache.glob(f"models/*/*/keras/{name}/*") if _is_preset_dir(p)]
     versions.sort(key=lambda p: int(p.name) if p.name.isdigit() else -1)
     return versions[-1] if versions else None
 
@@ -266,10 +272,11 @@ def converter_scale_offset(converter: Any) -> tuple[Any, Any]:
 def describe_cache() -> list[str]:
     """Lines for ``tlh doctor``: where presets are looked for and which are there."""
     lines = []
-    for folder in [*preset_dirs(), kagglehub_cache()]:
-        if folder == kagglehub_cache():
+    kaggle = _kaggle_caches()
+    for folder in [*preset_dirs(), *kaggle]:
+        if folder in kaggle:
             found = sorted({p.parent.name for p in folder.glob("models/*/*/keras/*/*") if _is_preset_dir(p)})
-            label = "kagglehub cache (KAGGLEHUB_CACHE)"
+            label = "kagglehub cache (KAGGLEHUB_CACHE)" if folder == kaggle[0] else "kagglehub cache of tlh prefetch"
         else:
             found = sorted(p.name for p in folder.glob("*") if _is_preset_dir(p)) if folder.is_dir() else []
             label = "local presets"
