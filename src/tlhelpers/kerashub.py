@@ -208,7 +208,7 @@ def resolve(spec: str) -> str:
     if not realfiles.network_allowed():
         raise FileNotFoundError(
             f"No local copy of the KerasHub preset {name!r} and {realfiles.OFFLINE_ENV}=1 forbids downloading "
-            f"it. Run 'tlh prefetch' where there is network (it lands in {kagglehub_cache()}), or put the preset "
+            f"it. Run 'tlh prefetch' where there is network (it lands in {_kaggle_caches()[-1]}), or put the preset "
             f"folder (config.json, model.weights.h5, ...) at {preset_dirs()[0] / name}.")
     return body
 
