@@ -61,36 +61,72 @@
 
 # %%
 import os
+import re
 import subprocess
 import sys
 from importlib import metadata
 
 COURSE_REPO = "https://github.com/tl-course/transfer-learning-course"  # the one place that names it (tested)
+TPU = any(os.environ.get(v) for v in ("TPU_ACCELERATOR_TYPE", "COLAB_TPU_ADDR", "TPU_NAME")) or os.path.exists("/dev/accel0")
 if "google.colab" in sys.modules or "KAGGLE_KERNEL_RUN_TYPE" in os.environ or os.environ.get("TLH_INSTALL_FROM"):
+    if TPU:
+        raise SystemExit("This is a TPU runtime. The course runs on TensorFlow, which cannot use this TPU (Colab's "
+                         "TPU runtime has no TensorFlow, Kaggle's has a CPU-only build): switch to a GPU runtime "
+                         "(Colab: Runtime > Change runtime type > T4 GPU; Kaggle: Settings > Accelerator > GPU T4 x2).")
     source = os.environ.get("TLH_INSTALL_FROM") or f"git+{COURSE_REPO}"
+    WATCH = {"tensorflow": "tensorflow", "keras": "keras", "keras-hub": "keras_hub", "numpy": "numpy",
+             "protobuf": "google.protobuf"}  # package: the module a running kernel may have imported
 
-    def _versions() -> dict:
+    def versions() -> dict:
         found = {}
-        for pkg in ("tensorflow", "keras", "numpy"):
+        for pkg in WATCH:
             try:
                 found[pkg] = metadata.version(pkg)
             except metadata.PackageNotFoundError:
                 found[pkg] = None
         return found
 
-    before = _versions()
-    pip = subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"tlhelpers @ {source}"],
-                         capture_output=True, text=True)
-    if pip.returncode != 0:
-        raise SystemExit(f"Could not install tlhelpers from {source}: switch the notebook's Internet on "
-                         "(Kaggle: Settings > Internet), check the address, then run this cell again.")
-    changed = {k: (v, _versions()[k]) for k, v in before.items() if _versions()[k] != v}
+    def pip(*args: str) -> None:
+        run = subprocess.run([sys.executable, "-m", "pip", "install", "-q", *args], capture_output=True, text=True)
+        if run.returncode == 0:
+            return
+        out = run.stdout + run.stderr
+        said = [line for line in out.splitlines() if line.strip() and line.split()[0] not in ("note:", "hint:", "│", "╰─>", "×")]
+        print("pip:", *said[-10:], sep="\n    ")
+        causes = [  # (what pip or git printed, the cause in one sentence)
+            ("requires a different Python", f"this runtime's Python {sys.version.split()[0]} is outside the versions "
+             "tlhelpers supports (README, Supported versions)."),
+            ("Repository not found|not a git repository|No such file or directory: '"
+             + re.escape(source.removeprefix("file://")),
+             f"{source} is not a repository or folder that exists: check TLH_INSTALL_FROM or the address."),
+            ("ResolutionImpossible|conflicting dependencies", "the versions tlhelpers needs conflict with packages "
+             "installed here; pip names them above."),
+            (r"NewConnectionError|Name or service not known|Temporary failure in name resolution|Could not resolve "
+             r"host|Network is unreachable|Connection refused|timed out|ProxyError", "there is no network: switch the "
+             "notebook's Internet on (Kaggle: Settings > Internet), then run this cell again."),
+        ]
+        cause = next((c for pattern, c in causes if re.search(pattern, out)), "pip failed for a reason this cell "
+                     "does not recognise; read pip's lines above.")
+        raise SystemExit(f"Could not install tlhelpers from {source}: {cause}")
+
+    before = versions()
+    pip(f"tlhelpers[kerashub] @ {source}")
+    # tensorflow-metadata 1.21 is generated for protobuf >= 6.31.1 but declares >= 4.25.2 (tensorflow/metadata#68):
+    # with an older protobuf, `import tensorflow_datasets` half-fails. Install the protobuf its files need.
+    probe = subprocess.run([sys.executable, "-c", "import tensorflow_metadata.proto.v0.schema_pb2"],
+                           capture_output=True, text=True)
+    needed = re.search(r"gencode (\d+)\.(\d+)\.(\d+) runtime", probe.stderr)
+    if needed:
+        major = int(needed.group(1))
+        keep = [f"tensorflow=={before['tensorflow']}"] if before["tensorflow"] else []
+        pip(f"protobuf>={'.'.join(needed.groups())},<{major + 1}", *keep)
+    after = versions()
+    changed = [f"{k} {before[k]} -> {after[k]}" for k in WATCH if after[k] != before[k]]
     if changed:
-        print("pip changed", ", ".join(f"{k} {a} -> {b}" for k, (a, b) in changed.items()),
-              "to fit the course's supported range: restart the session (Colab: Runtime > Restart session), "
-              "then run the notebook from the top.")
-    else:
-        print(f"tlhelpers installed; kept this runtime's TensorFlow {before['tensorflow']}, Keras {before['keras']}.")
+        print("Changed:", ", ".join(changed) + (" (tensorflow-metadata needs it)." if needed else "."))
+    if any(after[k] != before[k] and module in sys.modules for k, module in WATCH.items()):
+        print("Restart the session (Colab: Runtime > Restart session), then run the notebook from the top.")
+    print(f"tlhelpers installed; TensorFlow {after['tensorflow']}, Keras {after['keras']}.")
 
 # %% [markdown]
 # Import what the lesson uses, pick the hardware strategy, fix the seed and read this mode's settings:

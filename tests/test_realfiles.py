@@ -272,3 +272,53 @@ def test_tlh_prefetch_smoke_fetches_a_lessons_files_then_doctor_calls_it_real(la
         assert prefetch.smoke_readiness("04").startswith("real data (3 real file(s) cached")
         assert cli.main(["prefetch", "--smoke", "--lesson", "4"]) == 0  # nothing downloaded twice
         assert len(server.requests) == 3
+
+
+def test_cats_and_dogs_tries_the_tutorials_current_address_first():
+    urls = realfiles.urls_of("cats_and_dogs_filtered")
+    assert urls[0] == "https://download.mlcc.google.com/mledu-datasets/cats_and_dogs_filtered.zip"
+    assert urls[1] == "https://storage.googleapis.com/mledu-datasets/cats_and_dogs_filtered.zip"
+
+
+@needs_assets
+@pytest.mark.parametrize("first", ["missing", "corrupt"])
+def test_a_failing_first_address_falls_through_to_the_next_checked_by_digest(
+        first, laptop: Path, monkeypatch: pytest.MonkeyPatch, capsys):
+    import dataclasses
+
+    key = "mobilenet_v2_0.35"
+    spec = realfiles.FILES[key]
+    good = _real(key)
+    bad = bytearray(good)
+    bad[500] ^= 0xFF
+    files = {f"new/{spec.filename}": bytes(bad), f"old/{spec.filename}": good}
+    if first == "missing":
+        del files[f"new/{spec.filename}"]  # the current address answers 404
+    with _Server(files) as server:
+        moved = dataclasses.replace(spec, url=f"{server.url}/new/{spec.filename}",
+                                    also=(f"{server.url}/old/{spec.filename}",))
+        monkeypatch.setitem(realfiles.FILES, key, moved)
+        path = realfiles.ensure(key)
+        out = capsys.readouterr().out
+    assert path == laptop / spec.relative
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == spec.sha256
+    assert [n for n, _ in server.requests] == [f"new/{spec.filename}", f"old/{spec.filename}"]
+    assert ("HTTP 404" if first == "missing" else "failed its checksum") in out
+    assert "Trying the next address" in out
+    assert not list((laptop / ".downloads").iterdir())
+
+
+@needs_assets
+def test_every_address_failing_its_digest_installs_nothing(laptop: Path, monkeypatch: pytest.MonkeyPatch, capsys):
+    import dataclasses
+
+    key = "mobilenet_v2_0.35"
+    spec = realfiles.FILES[key]
+    bad = bytearray(_real(key))
+    bad[500] ^= 0xFF
+    with _Server({f"a/{spec.filename}": bytes(bad), f"b/{spec.filename}": bytes(bad)}) as server:
+        monkeypatch.setitem(realfiles.FILES, key, dataclasses.replace(
+            spec, url=f"{server.url}/a/{spec.filename}", also=(f"{server.url}/b/{spec.filename}",)))
+        assert realfiles.ensure(key) is None
+    assert "failed its checksum" in capsys.readouterr().out
+    assert not (laptop / spec.relative).exists()

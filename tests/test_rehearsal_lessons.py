@@ -1,4 +1,10 @@
-"""Every lesson, ``tlh train`` and ``tlh compare`` in the GPU-shaped rehearsal (one GPU, two GPUs).
+"""Every lesson, ``tlh train`` and ``tlh compare`` in the GPU-shaped rehearsal (one GPU, two GPUs), and every lesson
+in smoke mode as ``tlh run --smoke`` runs it (the laptop tier: real files as a pre-filled cache, offline).
+
+Which shapes run is ``TLH_TEST_SHAPES`` (comma-separated among ``smoke``, ``1gpu``, ``2gpu``; default
+``1gpu,2gpu``). CI runs each shape in the replica of the runtime it imitates (.ci/run, .ci/runtimes/replica.sh):
+``smoke,1gpu`` in the Colab replica, ``smoke,2gpu`` in the Kaggle replica, and none in the newest-pins
+environment, where nbval runs the notebooks in smoke mode.
 
 The full-mode configuration of each lesson (backbones, hub contracts, image and
 batch sizes, unfreeze points, strategy and precision code) runs on a CPU set
@@ -28,9 +34,14 @@ from pathlib import Path
 
 import pytest
 
+from conftest import laptop_tier_env
+
 ROOT = Path(__file__).resolve().parents[1]
 LESSONS = sorted(p.stem for p in (ROOT / "notebooks").glob("0*.ipynb"))
-SHAPES = ["1gpu", "2gpu"]
+KNOWN_SHAPES = ("smoke", "1gpu", "2gpu")
+SHAPES = [s.strip() for s in os.environ.get("TLH_TEST_SHAPES", "1gpu,2gpu").split(",") if s.strip()]
+if set(SHAPES) - set(KNOWN_SHAPES):
+    raise ValueError(f"TLH_TEST_SHAPES={os.environ['TLH_TEST_SHAPES']!r}: use some of {', '.join(KNOWN_SHAPES)}")
 pytestmark = [pytest.mark.rehearsal, pytest.mark.slow]
 
 
@@ -50,8 +61,12 @@ def tlh(args: list[str], env: dict, *, timeout: int = 1500) -> subprocess.Comple
 def _lanes() -> list[list[tuple[str, str]]]:
     """Split the (lesson, shape) runs into two lanes of similar total time; both shapes of a lesson share a lane."""
     # seconds, both shapes, from the CI run of a04797f (one at a time); 06 from `tlh run 6 --rehearse`; 02 with its
-    # Part 3 (KerasHub, a full-size ResNet-50 stand-in) from `tlh run 2 --rehearse 1gpu|2gpu`: 184 s + 158 s
-    heavy = {"04": 748, "03": 685, "06": 414, "05": 167, "02": 342, "01": 75}
+    # Part 3 (KerasHub, a full-size ResNet-50 stand-in) from `tlh run 2 --rehearse 1gpu|2gpu`: 184 s + 158 s;
+    # smoke runs from the laptop-tier runs in the README (132, 215, 138, 46, 90, 12 s) added to each
+    rehearsed = {"04": 748, "03": 685, "06": 414, "05": 167, "02": 342, "01": 75}
+    smoke = {"04": 138, "03": 215, "06": 90, "05": 46, "02": 132, "01": 12}
+    shapes = sum(s != "smoke" for s in SHAPES)
+    heavy = {k: v * shapes / 2 + smoke[k] * ("smoke" in SHAPES) for k, v in rehearsed.items()}
     lanes: list[list[tuple[str, str]]] = [[], []]
     load = [0, 0]
     for lesson in sorted(LESSONS, key=lambda name: -heavy.get(name[:2], 100)):
@@ -79,7 +94,13 @@ def lesson_runs(rehearsal_env, tmp_path_factory, request):
             out = tmp_path_factory.mktemp(f"run-{lesson[:2]}-{shape}")
             start = time.monotonic()
             try:
-                result = tlh(["run", lesson[:2], "--rehearse", shape, "--runs-dir", str(out)], lane_env)
+                if shape == "smoke":  # a cache of its own: never a rehearsal stand-in file where smoke mode looks
+                    shutil.rmtree(cache / "smoke" / "cache" / "compare", ignore_errors=True)
+                    smoke_env = {**{k: v for k, v in env.items() if not k.startswith("TLH_")},
+                                 **laptop_tier_env(cache / "smoke", _assets())}
+                    result = tlh(["run", lesson[:2], "--smoke", "--runs-dir", str(out)], smoke_env)
+                else:
+                    result = tlh(["run", lesson[:2], "--rehearse", shape, "--runs-dir", str(out)], lane_env)
                 # lesson 04's comparison is read now: the lane's next run starts by removing it
                 table = cache / "rehearsal" / "compare" / "lesson04_rehearsal" / "comparison.json"
                 rows = json.loads(table.read_text()) if lesson.startswith("04") and table.is_file() else None
@@ -106,10 +127,14 @@ def test_lesson_runs_in_full_configuration(lesson, shape, lesson_runs):
     summaries = list(out.glob("*/summary.json"))
     assert summaries, result.stdout[-3000:] + result.stderr[-3000:]
     summary = json.loads(summaries[0].read_text())
-    assert summary["run"]["mode"] == f"rehearsal-{shape}"
+    assert summary["run"]["mode"] == ("smoke" if shape == "smoke" else f"rehearsal-{shape}")
     (entry,) = summary["lessons"]
     assert entry["status"] == "passed", f"{lesson} failed at cell {entry['failed_cell']}: {entry['error']}"
     executed = Path(entry["executed"]).read_text(encoding="utf-8")
+    if shape == "smoke":  # the laptop tier: lessons 03-06 run on real photos and weights (01-02 need CIFAR-10)
+        if not lesson.startswith(("01", "02")):
+            assert "Real data: every file this lesson reads" in executed, f"{lesson} ran on generated data"
+        return
     assert f"REHEARSAL {shape}" in executed  # the kernel really was set up as that runtime
     if lesson.startswith("04"):
         assert rows is not None, "lesson 04 wrote no comparison.json in the rehearsal cache"
@@ -132,9 +157,18 @@ def small_folder(tmp_path_factory):
     return make_synthetic_folder(target, per_class=12) / "train"
 
 
+def _assets() -> Path:
+    from tlhelpers import config
+
+    assets = config.assets_dir()
+    if assets is None:
+        pytest.fail("the smoke shape runs on the real offline assets: put them at ../shared/assets or TLH_ASSETS_DIR")
+    return assets
+
+
 # The library code behind both commands (fit_two_phase, compare) runs in both shapes in lessons 04 and 05;
 # the commands themselves run once each, in the shape that stresses them most.
-@pytest.mark.parametrize("shape", ["1gpu"])
+@pytest.mark.parametrize("shape", [s for s in SHAPES if s == "1gpu"])
 def test_tlh_train_full_defaults(shape, rehearsal_env, small_folder, tmp_path):
     env, _ = rehearsal_env
     env = {**env, "TLH_REHEARSE": shape}
@@ -146,7 +180,7 @@ def test_tlh_train_full_defaults(shape, rehearsal_env, small_folder, tmp_path):
     assert report["settings"]["backbone"] == "MobileNetV2" and report["settings"]["image_size"] == 224  # full defaults
 
 
-@pytest.mark.parametrize("shape", ["2gpu"])
+@pytest.mark.parametrize("shape", [s for s in SHAPES if s == "2gpu"])
 def test_tlh_compare_full_candidates(shape, rehearsal_env, small_folder, tmp_path):
     env, _ = rehearsal_env
     env = {**env, "TLH_REHEARSE": shape}

@@ -9,6 +9,7 @@ docs/architecture.md has the map, tests/test_architecture.py keeps it true):
     config: smoke/full/rehearsal mode, lesson settings, cache and asset paths.
     data: ``tf.data`` pipelines (per-batch resize, image folders).
     features: run a frozen network once over a dataset.
+    kerascompat: the private Keras internals the package uses, each behind one function.
     rehearsal: the GPU-shaped runtime imitation (entered via training).
     report: headline metrics for ``tlh run``.
     squeezenet: SqueezeNet v1.1 in Keras (bring-your-own backbone).

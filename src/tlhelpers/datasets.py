@@ -29,6 +29,7 @@ __all__ = [
     "Download",
     "DOWNLOADS",
     "CATS_AND_DOGS_URL",
+    "CATS_AND_DOGS_URLS",
     "FLOWER_PHOTOS_URL",
     "LABEL_NAMES",
     "load_tfds",
@@ -37,7 +38,9 @@ __all__ = [
 ]
 
 FLOWER_PHOTOS_URL = "https://storage.googleapis.com/download.tensorflow.org/example_images/flower_photos.tgz"
-CATS_AND_DOGS_URL = "https://storage.googleapis.com/mledu-datasets/cats_and_dogs_filtered.zip"
+#: The TF tutorial's current address first, then older ones (realfiles.FILES holds them once, with the digest).
+CATS_AND_DOGS_URLS = (realfiles.FILES["cats_and_dogs_filtered"].url, *realfiles.FILES["cats_and_dogs_filtered"].also)
+CATS_AND_DOGS_URL = CATS_AND_DOGS_URLS[0]
 
 #: Label names of TFDS datasets whose mock data (smoke mode) carries numbers only.
 LABEL_NAMES = {
@@ -163,13 +166,17 @@ def get_cats_and_dogs() -> Path:
 
     dest = config.cache_root() / "datasets"
     dest.mkdir(parents=True, exist_ok=True)
-    try:
-        path = keras.utils.get_file("cats_and_dogs_filtered.zip", CATS_AND_DOGS_URL, cache_dir=str(dest),
-                                    cache_subdir="", extract=True)
-    except Exception as exc:  # noqa: BLE001
-        raise RuntimeError(f"Could not download {CATS_AND_DOGS_URL} ({exc}). Offline, unzip it yourself into "
-                           f"{dest} or set TLH_SMOKE=1 to use the offline assets.") from exc
-    path = Path(path)
+    failures = []
+    for url in CATS_AND_DOGS_URLS:  # upstream moved the file in 2025: the current address, then the older one
+        try:
+            path = Path(keras.utils.get_file("cats_and_dogs_filtered.zip", url, cache_dir=str(dest),
+                                             cache_subdir="", extract=True))
+            break
+        except Exception as exc:  # noqa: BLE001 - Keras raises Exception for any failed download
+            failures.append(f"{url} ({exc})")
+    else:
+        raise RuntimeError(f"Could not download cats_and_dogs_filtered.zip from {'; nor from '.join(failures)}. "
+                           f"Offline, unzip it yourself into {dest} or set TLH_SMOKE=1 to use the offline assets.")
     for cand in (path, path / "cats_and_dogs_filtered", dest / "cats_and_dogs_filtered"):
         if (cand / "train").is_dir():
             return cand

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from tlhelpers import models
+from tlhelpers import kerascompat, models
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
@@ -197,7 +197,7 @@ def float32_twin(model: keras.Model) -> keras.Model:
         policy = getattr(layer, "dtype_policy", None)
         return policy is None or policy.compute_dtype == "float32"
 
-    if all(computes_in_float32(layer) for layer in model._flatten_layers(include_self=True, recursive=True)):
+    if all(computes_in_float32(layer) for layer in kerascompat.all_sublayers(model, include_self=True)):
         return model
     try:
         twin = keras.Model.from_config(_float32_config(model.get_config()))

@@ -198,9 +198,9 @@ class HubLayer(keras.layers.Layer):
 
     def __init__(self, handle: str, trainable: bool = False, check_inputs: bool = True,
                  train_batchnorm: bool = False, **kwargs: Any) -> None:
-        import numpy as np
         import tensorflow_hub as hub
-        from keras.src import backend as keras_backend
+
+        from tlhelpers import kerascompat
 
         super().__init__(trainable=trainable, **kwargs)
         self.handle = str(handle)
@@ -217,11 +217,8 @@ class HubLayer(keras.layers.Layer):
         for var in tfhub.module_variables(self._module):
             # A Keras variable whose storage IS the module's tf.Variable: optimisers, freezing,
             # summaries and .keras saving then act on the module's real weights.
-            wrapped = keras_backend.Variable(
-                initializer=np.zeros(var.shape, var.dtype.as_numpy_dtype), trainable=var.trainable,
-                dtype=var.dtype.name, shape=var.shape, name=var.name.split(":")[0].replace("/", "_"))
-            wrapped._value = var
-            self._track_variable(wrapped)
+            self._track_variable(kerascompat.variable_over(var, var.trainable,
+                                                           var.name.split(":")[0].replace("/", "_")))
         self._build_at_init()
 
     def build(self, input_shape: Any) -> None:

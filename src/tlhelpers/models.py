@@ -12,7 +12,7 @@ import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from tlhelpers import backbones, kerashub, layers
+from tlhelpers import backbones, kerascompat, kerashub, layers
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
@@ -435,10 +435,9 @@ def _all_layers(model: Any) -> list[Any]:
         out.append(layer)
         out.extend(_all_layers(layer))
     # Layers inside custom layers (KerasHub's transformer blocks) have no `.layers`; Keras tracks them all.
-    flatten = getattr(model, "_flatten_layers", None)
-    if flatten is not None:
+    if hasattr(model, "_flatten_layers"):
         seen = {id(layer) for layer in out}
-        out.extend(layer for layer in flatten(include_self=False, recursive=True) if id(layer) not in seen)
+        out.extend(layer for layer in kerascompat.all_sublayers(model) if id(layer) not in seen)
     return out
 
 
@@ -575,12 +574,33 @@ def load_model(path: str | os.PathLike) -> keras.Model:
     course's layer classes; a plain ``keras.models.load_model`` then works too,
     as long as ``tlhelpers.layers`` was imported.
 
+    A file saved by a newer Keras (a laptop with Keras 3.15, opened on Colab's
+    3.13) that Keras refuses only because of new arguments saved at ``None``
+    is loaded from a copy without them (:func:`kerascompat.without_newer_defaults`),
+    with a warning naming them; the file itself is never changed.
+
     Args:
         path: The ``.keras`` file.
 
     Returns:
         The model.
     """
+    import tempfile
+    import warnings
+
     import keras
 
-    return keras.models.load_model(path)
+    try:
+        return keras.models.load_model(path)
+    except (TypeError, ValueError) as exc:
+        if "unexpected keyword argument" not in str(exc):
+            raise
+        with tempfile.TemporaryDirectory() as tmp:
+            copy, dropped = kerascompat.without_newer_defaults(path, tmp)
+            if not dropped:
+                raise
+            model = keras.models.load_model(copy)
+        warnings.warn(f"{path} was saved by a newer Keras than {keras.__version__}; loaded without the arguments "
+                      f"this Keras does not know, all saved at their default None: {', '.join(dropped)}.",
+                      stacklevel=2)
+        return model

@@ -268,9 +268,10 @@ def fetch(asset: Asset) -> Path:
                 kerashub.load_backbone(spec["name"])  # KerasHub downloads the whole preset into the kagglehub cache
             elif spec["name"] == "imagenet_class_index":
                 import keras
-                from keras.src.applications import imagenet_utils
 
-                keras.utils.get_file("imagenet_class_index.json", imagenet_utils.CLASS_INDEX_PATH,
+                from tlhelpers import kerascompat
+
+                keras.utils.get_file("imagenet_class_index.json", kerascompat.imagenet_class_index_url(),
                                      cache_dir=str(config.cache_root() / "keras"), cache_subdir="models")
             else:
                 from tlhelpers import datasets

@@ -60,6 +60,7 @@ __all__ = [
     "locate",
     "network_allowed",
     "url_of",
+    "urls_of",
     "download",
     "ensure",
     "content_digest",
@@ -80,7 +81,7 @@ class RealFile:
         key: Short name, e.g. ``"cats_and_dogs_filtered"``.
         what: What it is, for people.
         relative: Where it sits inside a cache or assets folder (same layout).
-        url: The original address.
+        url: The current official address (tried first).
         filename: The downloaded file's name (a mirror serves it under this name).
         size: Download size in bytes (as published), for messages.
         sha256: SHA-256 of the downloaded file, or None when the file is
@@ -89,6 +90,8 @@ class RealFile:
         content: ``(count, digest)`` of the unpacked photos (see
             :func:`content_digest`), or None.
         marker: A file that must exist inside an unpacked folder.
+        also: Older addresses of the same file, tried in order when an earlier
+            one fails; every address is held to the same checks.
     """
 
     key: str
@@ -101,15 +104,18 @@ class RealFile:
     unpack: str | None = None
     content: tuple[int, str] | None = None
     marker: str = ""
+    also: tuple[str, ...] = ()
 
 
 FILES: dict[str, RealFile] = {f.key: f for f in [
     RealFile(
         "cats_and_dogs_filtered", "cats_and_dogs_filtered photos (2,000 train / 1,000 validation, cats and dogs)",
-        "cats_and_dogs_filtered", "https://storage.googleapis.com/mledu-datasets/cats_and_dogs_filtered.zip",
+        # The TF tutorial's address since tensorflow/docs 0e030eb (2025-11), then the one it used before.
+        "cats_and_dogs_filtered", "https://download.mlcc.google.com/mledu-datasets/cats_and_dogs_filtered.zip",
         "cats_and_dogs_filtered.zip", 68_606_236, unpack="zip",
         # The 2,999 photos' own checksums (../shared/assets/cats_and_dogs_filtered.sha256), folded into one digest.
-        content=(2999, "ed5616fbeac1c1efa6b8d067a12e1bfa59c1a232903576e3f2db3eb3562a32f6"), marker="train"),
+        content=(2999, "ed5616fbeac1c1efa6b8d067a12e1bfa59c1a232903576e3f2db3eb3562a32f6"), marker="train",
+        also=("https://storage.googleapis.com/mledu-datasets/cats_and_dogs_filtered.zip",)),
     RealFile(
         "mobilenet_v2_0.35", "MobileNetV2 (alpha 0.35) ImageNet weights, no top",
         "keras/models/mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top.h5",
@@ -214,11 +220,20 @@ def _reachable(url: str, timeout: float = 3.0) -> bool:
         return False
 
 
-def url_of(key: str) -> str:
-    """Return where a file is downloaded from (``$TLH_MIRROR/<file name>`` when a mirror is set)."""
+def urls_of(key: str) -> list[str]:
+    """Return the addresses a file is downloaded from, in order.
+
+    ``$TLH_MIRROR/<file name>`` alone when a mirror is set; else the current
+    official address, then older ones (upstream moves files).
+    """
     spec = FILES[key]
     mirror = os.environ.get(MIRROR_ENV, "").strip()
-    return f"{mirror.rstrip('/')}/{spec.filename}" if mirror else spec.url
+    return [f"{mirror.rstrip('/')}/{spec.filename}"] if mirror else [spec.url, *spec.also]
+
+
+def url_of(key: str) -> str:
+    """Return the first address a file is downloaded from (see :func:`urls_of`)."""
+    return urls_of(key)[0]
 
 
 def content_digest(folder: str | os.PathLike, suffixes: tuple[str, ...] = (".jpg",)) -> tuple[int, str]:
@@ -358,7 +373,9 @@ def download(key: str, *, root: str | os.PathLike | None = None) -> Path:
     An interrupted download is resumed (HTTP range) on the next attempt, within
     this call and in a later one (the partial file waits in
     ``<root>/.downloads``). Nothing appears at the final path before every
-    check has passed.
+    check has passed. When an address fails (HTTP error, no connection, or a
+    file that fails the checks), the next address of :func:`urls_of` is tried,
+    held to the same checks.
 
     Args:
         key: A key of :data:`FILES` (not CIFAR-10, which TFDS downloads).
@@ -380,7 +397,19 @@ def download(key: str, *, root: str | os.PathLike | None = None) -> Path:
     staging = root / ".downloads"
     staging.mkdir(parents=True, exist_ok=True)
     part = staging / (spec.filename + ".part")
-    url = url_of(key)
+    urls = urls_of(key)
+    for i, url in enumerate(urls):
+        try:
+            return _download_from(url, spec, part, root, target)
+        except (DownloadError, OSError) as exc:
+            if i == len(urls) - 1:
+                raise
+            print(f"  {exc} Trying the next address.", flush=True)
+    raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+
+
+def _download_from(url: str, spec: RealFile, part: Path, root: Path, target: Path) -> Path:
+    """Fetch ``url`` into ``part``, check it against ``spec`` and move it to ``target``."""
     print(f"Downloading {spec.what} (about {_mb(spec.size)}) from {url}", flush=True)
     _fetch_to(url, part, spec.filename)
     if spec.sha256 is not None:
@@ -395,7 +424,7 @@ def download(key: str, *, root: str | os.PathLike | None = None) -> Path:
     if spec.unpack is None:
         os.replace(part, target)
         return target
-    tmp = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=root))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{spec.key}-", dir=root))
     try:
         try:
             _safe_unpack(part, spec.unpack, tmp)
@@ -450,8 +479,10 @@ def ensure(key: str) -> Path | None:
         return found
     spec = FILES[key]
     tfds_name = spec.filename.split(":", 1)[1] if spec.filename.startswith("tfds:") else None
-    url = spec.url if tfds_name else url_of(key)
-    if not _reachable(url):
+    urls = [spec.url] if tfds_name else urls_of(key)
+    url = next((u for u in urls if _reachable(u)), None)
+    if url is None:
+        url = urls[0]
         _network_failed.append(url)
         print(f"No network ({urllib.parse.urlsplit(url).hostname} unreachable): {spec.what} is not downloaded, and no "
               f"further downloads are tried in this run. Set {OFFLINE_ENV}=1 to skip the check.", flush=True)

@@ -44,18 +44,14 @@ def xla_as_on_one_gpu() -> None:
     global _PATCHED
     if _PATCHED:
         return
-    from keras.src.trainers import trainer
+    from tlhelpers import kerascompat
 
-    if not hasattr(trainer.Trainer, "_resolve_auto_jit_compile") or not hasattr(trainer, "model_supports_jit"):
-        raise RuntimeError("This Keras version decides jit_compile='auto' differently; the 1gpu rehearsal "
-                           "cannot imitate it. Use the Keras version pinned in environment.yml.")
-
-    def _resolve_as_on_one_gpu(self: Any) -> bool:
-        if self._distribute_strategy:  # Keras disables XLA under tf.distribute
+    def _as_on_one_gpu(model: Any, supports_jit: Any) -> bool:
+        if model._distribute_strategy:  # Keras disables XLA under tf.distribute
             return False
-        return bool(trainer.model_supports_jit(self))
+        return bool(supports_jit(model))
 
-    trainer.Trainer._resolve_auto_jit_compile = _resolve_as_on_one_gpu
+    kerascompat.patch_auto_jit(_as_on_one_gpu)
     _PATCHED = True
 
 

@@ -225,9 +225,8 @@ def standin_weights_file(backbone: Any, *, alpha: float | None, image_size: int,
     """
     import h5py
     import keras
-    from keras.src.legacy.saving import legacy_h5_format
 
-    from tlhelpers import config
+    from tlhelpers import config, kerascompat
 
     if config.rehearsal() is None:
         raise RuntimeError("Stand-in weights are laid out only in the rehearsal (TLH_REHEARSE=1gpu|2gpu).")
@@ -254,7 +253,7 @@ def standin_weights_file(backbone: Any, *, alpha: float | None, image_size: int,
         keras.mixed_precision.set_global_policy(policy)
     tmp = target.with_name(target.name + f".{os.getpid()}.part")
     with h5py.File(tmp, "w") as f:
-        legacy_h5_format.save_weights_to_hdf5_group(f, model)
+        kerascompat.save_weights_to_hdf5_group(f, model)
     tmp.replace(target)
     print(f"REHEARSAL: stand-in weights (random values) for {backbone.name} laid out as {target}")
     return target

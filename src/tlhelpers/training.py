@@ -232,7 +232,7 @@ def xla_decision(model: keras.Model | None = None) -> str:
     """
     import tensorflow as tf
 
-    from tlhelpers import config
+    from tlhelpers import config, kerascompat
 
     shape = config.rehearsal()
     gpu = bool(tf.config.list_physical_devices("GPU")) or shape is not None
@@ -242,7 +242,8 @@ def xla_decision(model: keras.Model | None = None) -> str:
         return "XLA: off (Keras turns jit_compile='auto' off under a tf.distribute strategy)."
     if model is None:
         return "XLA: on for models whose every layer supports it (jit_compile='auto' with one GPU)."
-    blockers = sorted({type(layer).__name__ for layer in model._flatten_layers() if not layer.supports_jit})
+    blockers = sorted({type(layer).__name__ for layer in kerascompat.all_sublayers(model, include_self=True)
+                       if not layer.supports_jit})
     if blockers:
         return f"XLA: off for this model (layers without XLA support: {', '.join(blockers)})."
     return "XLA: on for this model (every layer supports it)."
