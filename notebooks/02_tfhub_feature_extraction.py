@@ -509,13 +509,13 @@ print(f"route 1 took {time.perf_counter() - start:.0f} s (a fresh process on the
 # Models with `kagglehub`, into `~/.cache/kagglehub` (or `$KAGGLEHUB_CACHE`); a folder written by
 # `save_to_preset` loads the same way, which is how you use a preset offline. `kerashub.resolve` says which one
 # this run uses (smoke mode: a small stand-in preset with random weights, generated here, because this machine
-# cannot download; full mode: the real preset). Colab and Kaggle may lack KerasHub: the cell installs it there.
+# cannot download; full mode: the real preset). The setup cell installed KerasHub with the course (`tlhelpers[kerashub]`;
+# Colab and Kaggle already have it, and keep their version):
 
 # %%
 if importlib.util.find_spec("keras_hub") is None:
-    if "google.colab" not in sys.modules and "KAGGLE_KERNEL_RUN_TYPE" not in os.environ:
-        raise ImportError('Route 3 needs KerasHub: pip install "tlhelpers[kerashub]", then run this cell again.')
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "keras-hub"], check=True)
+    raise ImportError('Route 3 needs KerasHub: pip install "tlhelpers[kerashub]" (the setup cell does it on Colab '
+                      "and Kaggle), restart the kernel, then run the notebook again.")
 import keras_hub  # noqa: E402
 
 PRESET = fcfg.get("kerashub_preset")

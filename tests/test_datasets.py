@@ -47,3 +47,33 @@ def test_get_cats_and_dogs_in_smoke_mode_prefers_real_assets(monkeypatch, tmp_pa
     monkeypatch.setenv("TLH_SMOKE", "1")
     monkeypatch.setenv("TLH_ASSETS_DIR", str(tmp_path))
     assert datasets.get_cats_and_dogs() == tmp_path / "cats_and_dogs_filtered"
+
+
+def test_a_protobuf_older_than_tensorflow_metadata_gets_a_sentence_with_the_fix(tmp_path, monkeypatch):
+    """Colab 2026: tensorflow-metadata 1.21 (generated for protobuf 6.31.1) beside protobuf 5.29.6."""
+    from tlhelpers import datasets
+
+    (tmp_path / "planted_metadata_pb2.py").write_text(
+        "class VersionError(Exception):\n    pass\n"
+        "raise VersionError('Detected incompatible Protobuf Gencode/Runtime versions when loading "
+        "tensorflow_metadata/proto/v0/schema.proto: gencode 6.31.1 runtime 5.29.6. Runtime version cannot be older "
+        "than the linked gencode version.')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(datasets, "_METADATA_MODULE", "planted_metadata_pb2")
+    with pytest.raises(RuntimeError) as info:
+        datasets.import_tfds()
+    message = str(info.value)
+    assert "protobuf >= 6.31.1" in message and "has 5.29.6" in message, message
+    assert 'pip install "protobuf>=6.31.1,<7"' in message and "setup cell" in message
+
+
+def test_any_other_error_loading_tensorflow_metadata_is_not_dressed_up(tmp_path, monkeypatch):
+    from tlhelpers import datasets
+
+    (tmp_path / "planted_bug_pb2.py").write_text("raise KeyError('a real bug')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(datasets, "_METADATA_MODULE", "planted_bug_pb2")
+    with pytest.raises(KeyError, match="a real bug"):
+        datasets.import_tfds()
+    monkeypatch.setattr(datasets, "_METADATA_MODULE", "tensorflow_metadata.proto.v0.schema_pb2")
+    assert datasets.import_tfds().load  # this environment's real pair loads

@@ -124,3 +124,10 @@ def test_setup_cell_does_nothing_outside_colab_and_kaggle():
     result = subprocess.run([sys.executable, "-c", setup_cell(LESSONS[0])], env=env, capture_output=True,
                             text=True, timeout=60)
     assert result.returncode == 0 and result.stdout == "", result.stderr
+
+
+def test_setup_cell_on_a_tpu_runtime_says_to_switch_to_a_gpu_runtime_before_installing(tmp_path):
+    result = run_cell(f"file://{tmp_path}/never-read", env={"TPU_ACCELERATOR_TYPE": "v5litepod-1"}, timeout=60)
+    assert result.returncode != 0 and "pip:" not in result.stdout
+    message = result.stderr.strip()
+    assert len(message.splitlines()) == 1 and "TPU runtime" in message and "T4 GPU" in message, message

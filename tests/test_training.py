@@ -2,6 +2,7 @@ import math
 
 import keras
 import numpy as np
+import pytest
 
 from tlhelpers import training
 
@@ -38,7 +39,7 @@ def test_no_accelerator_advice_names_the_switch_to_flip(monkeypatch):
     monkeypatch.delenv("COLAB_RELEASE_TAG", raising=False)
     monkeypatch.setenv("KAGGLE_KERNEL_RUN_TYPE", "Interactive")
     text = training.no_accelerator_advice(full=True)
-    assert "No GPU or TPU" in text and "estimate" in text
+    assert "No GPU found" in text and "estimate" in text
     assert "Settings" in text and "Accelerator" in text and "Internet" in text
     monkeypatch.delenv("KAGGLE_KERNEL_RUN_TYPE")
     monkeypatch.setenv("COLAB_RELEASE_TAG", "release-colab")
@@ -51,4 +52,26 @@ def test_setup_accelerator_on_a_cpu_says_so(capsys, monkeypatch):
     monkeypatch.delenv("TLH_REHEARSE", raising=False)
     strategy = training.setup_accelerator()
     out = capsys.readouterr().out
-    assert strategy.num_replicas_in_sync == 1 and "No GPU or TPU found" in out
+    assert strategy.num_replicas_in_sync == 1 and "No GPU found" in out
+
+
+@pytest.mark.parametrize("variable", ["TPU_ACCELERATOR_TYPE", "COLAB_TPU_ADDR", "TPU_NAME"])
+def test_a_tpu_runtime_runs_on_the_cpu_and_says_to_use_a_gpu_runtime(capsys, monkeypatch, variable):
+    import tensorflow as tf
+
+    from tlhelpers import training
+
+    monkeypatch.delenv("TLH_REHEARSE", raising=False)
+    monkeypatch.setenv(variable, "v5e-1")
+
+    def no_tpu_strategy(*args, **kwargs):
+        raise AssertionError("TPUStrategy needs a TensorFlow that can use the TPU; no Colab/Kaggle TPU has one")
+
+    monkeypatch.setattr(tf.distribute.cluster_resolver, "TPUClusterResolver", no_tpu_strategy)
+    monkeypatch.setattr(tf.distribute, "TPUStrategy", no_tpu_strategy)
+    assert training.tpu_runtime()
+    strategy = training.setup_accelerator()
+    out = capsys.readouterr().out
+    assert strategy.num_replicas_in_sync == 1
+    assert "TPU runtime" in out and "GPU runtime" in out
+    assert "TPUStrategy" not in training.describe_accelerator()

@@ -10,9 +10,9 @@ docs/architecture.md has the map, tests/test_architecture.py keeps it true):
     data: ``tf.data`` pipelines (per-batch resize, image folders).
     features: run a frozen network once over a dataset.
     kerascompat: the private Keras internals the package uses, each behind one function.
-    rehearsal: the GPU-shaped runtime imitation (entered via training).
     report: headline metrics for ``tlh run``.
     squeezenet: SqueezeNet v1.1 in Keras (bring-your-own backbone).
+    rehearsal: the GPU-shaped runtime imitation (entered via training).
     standins: everything that fabricates data, modules or weights.
     realfiles: the small real files smoke mode reads: cache, download once, checks.
     backbones: the keras.applications registry and weight files.

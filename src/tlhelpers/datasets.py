@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tlhelpers import config, realfiles, report
 from tlhelpers.data import take_examples
@@ -32,6 +33,7 @@ __all__ = [
     "CATS_AND_DOGS_URLS",
     "FLOWER_PHOTOS_URL",
     "LABEL_NAMES",
+    "import_tfds",
     "load_tfds",
     "get_cats_and_dogs",
     "get_flower_photos",
@@ -74,13 +76,51 @@ DOWNLOADS: dict[str, Download] = {d.key: d for d in [
 ]}
 
 
+#: The module whose loading fails when protobuf is older than tensorflow-metadata's generated files.
+_METADATA_MODULE = "tensorflow_metadata.proto.v0.schema_pb2"
+
+
+def import_tfds() -> Any:
+    """Import ``tensorflow_datasets``, or say why it cannot load and what fixes it.
+
+    tensorflow-metadata 1.21 is generated for protobuf 6.31.1 but declares
+    ``>=4.25.2`` (tensorflow/metadata#68). With an older protobuf (Colab's
+    5.29.6 in 2026), ``import tensorflow_datasets`` half-fails and the first
+    ``tfds.load`` or ``tfds.testing`` raises an ``AttributeError`` that names
+    neither package.
+
+    Returns:
+        The ``tensorflow_datasets`` module.
+
+    Raises:
+        RuntimeError: protobuf is older than the generated files need (the
+            message names both versions and the fix).
+    """
+    import importlib
+
+    try:
+        importlib.import_module(_METADATA_MODULE)
+    except Exception as exc:
+        if type(exc).__name__ != "VersionError":  # protobuf's gencode/runtime check; anything else is not ours
+            raise
+        found = re.search(r"gencode (\d+)\.(\d+)\.(\d+) runtime (\S+?)\.?(?:\s|$)", str(exc))
+        need = ".".join(found.groups()[:3]) if found else None
+        what = (f"tensorflow-metadata's files need protobuf >= {need}, this environment has {found.group(4)}"
+                if found else f"protobuf does not match tensorflow-metadata ({exc})")
+        fix = f'pip install "protobuf>={need},<{int(found.group(1)) + 1}"' if found else "pip install -U protobuf"
+        raise RuntimeError(f"TensorFlow Datasets cannot load: {what} (tensorflow/metadata#68). Run the lesson's setup "
+                           f"cell again (it installs that protobuf) or {fix}, then restart the session.") from exc
+    import tensorflow_datasets as tfds
+
+    return tfds
+
+
 @contextlib.contextmanager
 def _maybe_mock(name: str, num_examples: int | None) -> Iterator[None]:
     if not config.offline_sources() or (name in realfiles.FILES and realfiles.ensure(name) is not None):
         yield
         return
-    import tensorflow_datasets as tfds
-
+    tfds = import_tfds()
     report.note_generated(f"{name} (tfds.testing.mock_data: random images)")
     with tfds.testing.mock_data(num_examples=num_examples or 64, policy=tfds.testing.MockPolicy.USE_CODE):
         yield
@@ -109,8 +149,11 @@ def load_tfds(
     Returns:
         ``(train, validation, test, class_names)``: datasets of
         ``(uint8 image, int64 label)`` pairs, unbatched, and the label names.
+
+    Raises:
+        RuntimeError: TensorFlow Datasets cannot load here (see :func:`import_tfds`).
     """
-    import tensorflow_datasets as tfds
+    tfds = import_tfds()
 
     report.new_data_section()
     pct = int(round(validation_fraction * 100))

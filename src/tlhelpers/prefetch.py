@@ -252,8 +252,9 @@ def fetch(asset: Asset) -> Path:
         # real downloads, never stand-ins: neither smoke mode nor the rehearsal
         with config.environment({config.SMOKE_ENV: "0", config.REHEARSE_ENV: None}):
             if asset.kind == "tfds":
-                import tensorflow_datasets as tfds
+                from tlhelpers import datasets
 
+                tfds = datasets.import_tfds()
                 data_dir = str(config.cache_root() / "tensorflow_datasets")
                 tfds.builder(spec["name"], data_dir=data_dir).download_and_prepare()
             elif asset.kind == "weights":
@@ -345,9 +346,11 @@ def doctor(out: Any = None) -> dict[str, list[str]]:
     say("Versions: " + ", ".join(versions))
     import tensorflow as tf
 
+    from tlhelpers import training
+
     gpus = tf.config.list_physical_devices("GPU")
-    say(f"CPU cores: {os.cpu_count()}; GPUs: {len(gpus)}; TPU: "
-        f"{'yes' if os.environ.get('COLAB_TPU_ADDR') or os.environ.get('TPU_NAME') else 'not found'}")
+    say(f"CPU cores: {os.cpu_count()}; GPUs: {len(gpus)}; TPU runtime: "
+        f"{'yes (TensorFlow cannot use its TPU: use a GPU runtime)' if training.tpu_runtime() else 'no'}")
     for gpu in gpus:
         cc = tf.config.experimental.get_device_details(gpu).get("compute_capability", (0, 0))
         say(f"  {gpu.name}: compute capability {cc[0]}.{cc[1]}, mixed precision "

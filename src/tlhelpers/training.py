@@ -32,6 +32,7 @@ __all__ = [
     "setup_accelerator",
     "describe_accelerator",
     "no_accelerator_advice",
+    "tpu_runtime",
     "xla_decision",
 ]
 
@@ -106,10 +107,12 @@ def merge_histories(*histories: Any) -> dict[str, list[float]]:
 def setup_accelerator(*, mixed_precision: bool = True, verbose: bool = True) -> tf.distribute.Strategy:
     """Pick the distribution strategy for the hardware present and enable mixed precision on GPUs.
 
-    TPU: ``TPUStrategy``; several GPUs: ``MirroredStrategy``; otherwise the
-    default strategy. Mixed precision (``mixed_float16``) is switched on when
-    a GPU of compute capability 7.0 or newer is present (T4, V100, A100...);
-    TPUs get ``mixed_bfloat16``. Scale the global batch size by
+    Several GPUs: ``MirroredStrategy``; otherwise the default strategy. Mixed
+    precision (``mixed_float16``) is switched on when a GPU of compute
+    capability 7.0 or newer is present (T4, V100, A100...). TPU runtimes are
+    not used: Colab's TPU runtime has no TensorFlow and Kaggle's has a
+    CPU-only build, so a TPU runtime runs on its CPU and the advice says to
+    switch to a GPU runtime (:func:`tpu_runtime`). Scale the global batch size by
     ``strategy.num_replicas_in_sync``. In the GPU-shaped rehearsal
     (``TLH_REHEARSE``), the CPU is set up as that runtime instead (see
     :mod:`tlhelpers.rehearsal`). Without an accelerator, says so and what to
@@ -133,20 +136,12 @@ def setup_accelerator(*, mixed_precision: bool = True, verbose: bool = True) -> 
 
         return rehearsal.setup(shape, mixed_precision=mixed_precision, verbose=verbose)
     policy = None
-    gpus: list = []
-    try:
-        resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
-        tf.config.experimental_connect_to_cluster(resolver)
-        tf.tpu.experimental.initialize_tpu_system(resolver)
-        strategy: tf.distribute.Strategy = tf.distribute.TPUStrategy(resolver)
-        policy = "mixed_bfloat16"
-    except (ValueError, RuntimeError, tf.errors.NotFoundError):
-        gpus = tf.config.list_physical_devices("GPU")
-        strategy = tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
-        if gpus:
-            details = tf.config.experimental.get_device_details(gpus[0])
-            if details.get("compute_capability", (0, 0)) >= (7, 0):
-                policy = "mixed_float16"
+    gpus = tf.config.list_physical_devices("GPU")
+    strategy = tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
+    if gpus:
+        details = tf.config.experimental.get_device_details(gpus[0])
+        if details.get("compute_capability", (0, 0)) >= (7, 0):
+            policy = "mixed_float16"
     if mixed_precision and policy:
         keras.mixed_precision.set_global_policy(policy)
     if verbose:
@@ -165,39 +160,47 @@ def describe_accelerator() -> str:
         decision (``jit_compile="auto"``), as on this machine (or as in the
         active rehearsal).
     """
-    import os
-
     import tensorflow as tf
 
     from tlhelpers import config
 
     shape = config.rehearsal()
     gpus = tf.config.list_physical_devices("GPU")
-    tpu = bool(os.environ.get("COLAB_TPU_ADDR") or os.environ.get("TPU_NAME") or os.environ.get("TPU_ACCELERATOR_TYPE"))
+    tpu = tpu_runtime() and not gpus
     if shape == "2gpu" or len(gpus) > 1:
         strategy = f"MirroredStrategy over {2 if shape else len(gpus)} replicas"
     elif tpu:
-        strategy = "TPUStrategy (one replica per TPU core)"
+        strategy = "default strategy (the CPU: TensorFlow cannot use this runtime's TPU)"
     else:
         strategy = "default strategy (one device)"
     if shape:
         precision = "mixed_float16 (rehearsal)"
-    elif tpu:
-        precision = "mixed_bfloat16"
     elif gpus:
         cc = tf.config.experimental.get_device_details(gpus[0]).get("compute_capability", (0, 0))
         precision = "mixed_float16" if cc >= (7, 0) else f"float32 (compute capability {cc[0]}.{cc[1]} < 7.0)"
     else:
         precision = "float32 (no GPU)"
     lines = [f"Strategy: {strategy}", f"Precision: {precision}"]
-    lines.append("XLA: TPUs always compile with XLA." if tpu and not shape else xla_decision())
+    lines.append(xla_decision())
     if shape:
         lines.insert(0, f"REHEARSAL {shape}: {config.REHEARSAL_SHAPES[shape]} (on the CPU)")
     return "\n".join(lines)
 
 
+def tpu_runtime() -> bool:
+    """Tell whether this is a TPU runtime (Colab or Kaggle TPU VM), which the course's TensorFlow cannot use.
+
+    Read from the variables and device files TPU VMs have (``TPU_ACCELERATOR_TYPE``,
+    ``COLAB_TPU_ADDR``, ``TPU_NAME``, ``/dev/accel0``); nothing is imported.
+    """
+    import os
+
+    return any(os.environ.get(v) for v in ("TPU_ACCELERATOR_TYPE", "COLAB_TPU_ADDR", "TPU_NAME")) or \
+        os.path.exists("/dev/accel0")
+
+
 def no_accelerator_advice(*, full: bool) -> str:
-    """Say what running without a GPU or TPU means and what to switch on.
+    """Say what running without a GPU means and what to switch on.
 
     Args:
         full: Whether the lesson runs in full mode (where the slowdown matters).
@@ -207,7 +210,10 @@ def no_accelerator_advice(*, full: bool) -> str:
     """
     import os
 
-    text = "No GPU or TPU found: this runs on the CPU."
+    text = "No GPU found: this runs on the CPU."
+    if tpu_runtime():
+        text = ("This is a TPU runtime, and TensorFlow cannot use its TPU (Colab's TPU runtime has no TensorFlow; "
+                "Kaggle's has a CPU-only build): this runs on the CPU. Use a GPU runtime instead.")
     if full:
         text += (" Full mode is meant for a GPU; expect it to take tens of times longer here (an estimate: "
                  "the course's fine-tuning benchmark needs about 40 s per epoch of 2,000 photos at 224 px with "
