@@ -81,9 +81,12 @@ if "google.colab" in sys.modules or "KAGGLE_KERNEL_RUN_TYPE" in os.environ or os
 
     def pip(*args: str) -> None:
         run = subprocess.run([sys.executable, "-m", "pip", "install", "-q", *args], capture_output=True, text=True)
-        if run.returncode == 0:
-            return
         out = run.stdout + run.stderr
+        if run.returncode == 0:
+            clashes = [line for line in out.splitlines() if "but you have" in line]
+            if clashes:
+                print("pip says these packages of this runtime declare other versions:", *clashes[:6], sep="\n    ")
+            return
         said = [line for line in out.splitlines() if line.strip() and line.split()[0] not in ("note:", "hint:", "│", "╰─>", "×")]
         print("pip:", *said[-10:], sep="\n    ")
         causes = [  # (what pip or git printed, the cause in one sentence)
@@ -135,7 +138,7 @@ from tlhelpers import config, data, datasets, evaluate, plots, realfiles, report
 
 print(realfiles.prepare(1))  # real files (cached, or downloaded once), or generated: then meaningless
 print("TensorFlow", tf.__version__, "| Keras", keras.__version__)
-strategy = training.setup_accelerator()  # GPU/TPU strategy and mixed precision where the hardware has them
+strategy = training.setup_accelerator()  # GPU strategy and mixed precision where the hardware has them
 training.set_seed(42)
 cfg = config.settings(1)
 

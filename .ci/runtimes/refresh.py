@@ -9,6 +9,10 @@ It reads the platform's full `pip freeze` (default: the address in RUNTIMES belo
 run by that runtime's Python, which of those pinned packages the course's roots need (`pip install --dry-run
 --report` with every published pin as a constraint), and writes `.ci/runtimes/<name>.txt`
 with the source, date and Python on top. Needs PyPI (for the packages' metadata), not the runtime itself.
+
+Kaggle's GPU image is built on a Colab image of a given date (Kaggle/docker-python ``Dockerfile.tmpl``): when
+Kaggle moves to a newer base, point RUNTIMES["kaggle-gpu"]["source"] at backend-info's list of that date and
+carry over Kaggle's own pins (``overrides``).
 """
 
 from __future__ import annotations
@@ -104,20 +108,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("runtime", choices=sorted(RUNTIMES))
     parser.add_argument("--source", help="the platform's pip freeze: a file or an address (default: its address)")
     parser.add_argument("--date", default=date.today().isoformat(), help="the date the list was published")
+    parser.add_argument("--out", type=Path, help="where to write (default: .ci/runtimes/<runtime>.txt)")
     args = parser.parse_args(argv)
     spec = RUNTIMES[args.runtime]
     source = args.source or spec["source"]
     pins = read_pins(source)
     pins.update(spec.get("overrides", {}))
     kept = cut(pins, spec["python"])
-    out = HERE / f"{args.runtime}.txt"
+    out = args.out or HERE / f"{args.runtime}.txt"
     read_from = f" (read from {source})" if args.source else ""
     header = [f"# {spec['about']}", f"# source: {spec['source']}{read_from}", f"# published: {args.date}",
               f"# python: {spec['python']}",
               f"# cut to the course's roots and their dependencies by: python .ci/runtimes/refresh.py {args.runtime}",
-              f"# {len(kept)} of the {len(pins)} published pins"]
+              f"# {len(kept)} packages, every one at its published version except those the published list lacks"]
+    extra = sorted(f"{n}=={v}" for n, v in kept.items() if n not in pins)
+    header.append("# not in the published list, chosen by pip for a dependency: " + (", ".join(extra) or "none"))
     out.write_text("\n".join(header + [f"{n}=={v}" for n, v in sorted(kept.items())]) + "\n", encoding="utf-8")
-    print(f"wrote {out.relative_to(HERE.parents[1])}: {len(kept)} packages")
+    print(f"wrote {out}: {len(kept)} packages")
     return 0
 
 
