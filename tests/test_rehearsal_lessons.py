@@ -55,7 +55,7 @@ def rehearsal_env(tmp_path_factory):
     return env, cache
 
 
-def tlh(args: list[str], env: dict, *, timeout: int = 1500) -> subprocess.CompletedProcess:
+def tlh(args: list[str], env: dict, *, timeout: int = 3000) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "tlhelpers.cli", *args], env=env, capture_output=True, text=True,
                           timeout=timeout, cwd=ROOT)
 
@@ -124,7 +124,7 @@ def lesson_runs(rehearsal_env, tmp_path_factory, request):
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("lesson", LESSONS)
 def test_lesson_runs_in_full_configuration(lesson, shape, lesson_runs):
-    result, out, rows, seconds = lesson_runs[(lesson, shape)].result(timeout=3600)
+    result, out, rows, seconds = lesson_runs[(lesson, shape)].result(timeout=4800)
     print(f"{lesson} rehearsal {shape}: {seconds:.0f} s (beside another lane)")
     summaries = list(out.glob("*/summary.json"))
     assert summaries, result.stdout[-3000:] + result.stderr[-3000:]
@@ -170,24 +170,29 @@ def _assets() -> Path:
 
 # The library code behind both commands (fit_two_phase, compare) runs in both shapes in lessons 04 and 05;
 # the commands themselves run once each, in the shape that stresses them most.
-@pytest.mark.parametrize("shape", [s for s in SHAPES if s == "1gpu"])
-def test_tlh_train_full_defaults(shape, rehearsal_env, small_folder, tmp_path):
-    env, _ = rehearsal_env
-    env = {**env, "TLH_REHEARSE": shape}
-    out = tmp_path / "model.keras"
-    result = tlh(["train", str(small_folder), "--epochs", "1", "--fine-tune-epochs", "1", "--out", str(out)], env)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert f"REHEARSAL {shape}" in result.stdout
-    report = json.loads(out.with_suffix(".report.json").read_text())
-    assert report["settings"]["backbone"] == "MobileNetV2" and report["settings"]["image_size"] == 224  # full defaults
+if "1gpu" in SHAPES or not SHAPES:  # defined only where its shape runs (a replica runs one shape)
+    @pytest.mark.parametrize("shape", ["1gpu"])
+    def test_tlh_train_full_defaults(shape, rehearsal_env, small_folder, tmp_path):
+        env, _ = rehearsal_env
+        env = {**env, "TLH_REHEARSE": shape}
+        out = tmp_path / "model.keras"
+        result = tlh(["train", str(small_folder), "--epochs", "1", "--fine-tune-epochs", "1", "--out", str(out)],
+                     env)
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        assert f"REHEARSAL {shape}" in result.stdout
+        report = json.loads(out.with_suffix(".report.json").read_text())
+        settings = report["settings"]
+        assert settings["backbone"] == "MobileNetV2" and settings["image_size"] == 224  # full defaults
 
 
-@pytest.mark.parametrize("shape", [s for s in SHAPES if s == "2gpu"])
-def test_tlh_compare_full_candidates(shape, rehearsal_env, small_folder, tmp_path):
-    env, _ = rehearsal_env
-    env = {**env, "TLH_REHEARSE": shape}
-    result = tlh(["compare", "--data", str(small_folder), "--backbones", "EfficientNetV2B0,MobileNetV2,scratch",
-                  "--epochs", "1", "--fine-tune-epochs", "1", "--out", str(tmp_path / "cmp")], env)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    rows = json.loads((tmp_path / "cmp" / "comparison.json").read_text())
-    assert {r["name"]: r["status"] for r in rows} == {"EfficientNetV2B0": "ok", "MobileNetV2": "ok", "scratch": "ok"}
+if "2gpu" in SHAPES or not SHAPES:  # defined only where its shape runs (a replica runs one shape)
+    @pytest.mark.parametrize("shape", ["2gpu"])
+    def test_tlh_compare_full_candidates(shape, rehearsal_env, small_folder, tmp_path):
+        env, _ = rehearsal_env
+        env = {**env, "TLH_REHEARSE": shape}
+        result = tlh(["compare", "--data", str(small_folder), "--backbones", "EfficientNetV2B0,MobileNetV2,scratch",
+                      "--epochs", "1", "--fine-tune-epochs", "1", "--out", str(tmp_path / "cmp")], env)
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        rows = json.loads((tmp_path / "cmp" / "comparison.json").read_text())
+        assert {r["name"]: r["status"] for r in rows} == {"EfficientNetV2B0": "ok", "MobileNetV2": "ok",
+                                                          "scratch": "ok"}

@@ -59,7 +59,9 @@ PY
 
 log "tests, shapes $shapes ($(python -c 'import sys; print(sys.executable)') on PATH)"
 xml=$root/$name-junit.xml
+rm -rf "$root/$name-tmp"
 TLH_TEST_SHAPES=$shapes "$venv/bin/python" -m pytest -p no:cacheprovider -o addopts="" -ra --durations=15 \
+  --basetemp="$root/$name-tmp" \
   --junitxml="$xml" tests/test_kerascompat.py tests/test_runtime_tfds.py tests/test_layers.py \
   tests/test_kerashub.py tests/test_export.py tests/test_demo.py tests/test_rehearsal_lessons.py
 "$venv/bin/python" - "$xml" <<'PY'
