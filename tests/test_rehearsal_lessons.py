@@ -2,9 +2,12 @@
 in smoke mode as ``tlh run --smoke`` runs it (the laptop tier: real files as a pre-filled cache, offline).
 
 Which shapes run is ``TLH_TEST_SHAPES`` (comma-separated among ``smoke``, ``1gpu``, ``2gpu``; default
-``1gpu,2gpu``). CI runs each shape in the replica of the runtime it imitates (.ci/run, .ci/runtimes/replica.sh):
-``smoke,1gpu`` in the Colab replica, ``smoke,2gpu`` in the Kaggle replica, and none in the newest-pins
-environment, where nbval runs the notebooks in smoke mode.
+``1gpu,2gpu``); ``TLH_TEST_REHEARSE_LESSONS`` (lesson numbers, default all) picks the lessons
+rehearsed, and ``TLH_TEST_REHEARSE_COMMANDS=0`` leaves out ``tlh train``/``tlh compare``. CI (.ci/run) runs
+each shape in the replica of the runtime it imitates (.ci/runtimes/replica.sh): ``smoke,1gpu`` with ``tlh train``
+in the Colab replica, ``smoke,2gpu`` with ``tlh compare`` in the Kaggle replica, lessons 01-03, 05 and 06
+rehearsed there; lesson 04's rehearsal (the heaviest: nine full-size backbones) runs in both shapes in the
+newest-pins environment, beside nbval's smoke run of the notebooks, to keep CI within its time budget.
 
 The full-mode configuration of each lesson (backbones, hub contracts, image and
 batch sizes, unfreeze points, strategy and precision code) runs on a CPU set
@@ -42,6 +45,10 @@ KNOWN_SHAPES = ("smoke", "1gpu", "2gpu")
 SHAPES = [s.strip() for s in os.environ.get("TLH_TEST_SHAPES", "1gpu,2gpu").split(",") if s.strip()]
 if set(SHAPES) - set(KNOWN_SHAPES):
     raise ValueError(f"TLH_TEST_SHAPES={os.environ['TLH_TEST_SHAPES']!r}: use some of {', '.join(KNOWN_SHAPES)}")
+REHEARSED = [n.strip() for n in os.environ.get("TLH_TEST_REHEARSE_LESSONS", "01,02,03,04,05,06").split(",")]
+COMMANDS = os.environ.get("TLH_TEST_REHEARSE_COMMANDS", "1").strip() != "0"
+#: (lesson, shape) runs: every lesson in smoke, the rehearsed lessons in each rehearsal shape
+RUNS = [(lesson, shape) for lesson in LESSONS for shape in SHAPES if shape == "smoke" or lesson[:2] in REHEARSED]
 pytestmark = [pytest.mark.rehearsal, pytest.mark.slow,
               pytest.mark.skipif(not SHAPES, reason="TLH_TEST_SHAPES is empty here: CI runs these shapes in the "
                                  "Colab and Kaggle replicas (.ci/run)")]
@@ -61,20 +68,23 @@ def tlh(args: list[str], env: dict, *, timeout: int = 3000) -> subprocess.Comple
 
 
 def _lanes() -> list[list[tuple[str, str]]]:
-    """Split the (lesson, shape) runs into two lanes of similar total time; both shapes of a lesson share a lane."""
+    """Split the (lesson, shape) runs into two lanes of similar total time, heaviest first."""
     # seconds, both shapes, from the CI run of a04797f (one at a time); 06 from `tlh run 6 --rehearse`; 02 with its
     # Part 3 (KerasHub, a full-size ResNet-50 stand-in) from `tlh run 2 --rehearse 1gpu|2gpu`: 184 s + 158 s;
-    # smoke runs from the laptop-tier runs in the README (132, 215, 138, 46, 90, 12 s) added to each
+    # smoke runs from the laptop-tier runs in the README (132, 215, 138, 46, 90, 12 s)
     rehearsed = {"04": 748, "03": 685, "06": 414, "05": 167, "02": 342, "01": 75}
     smoke = {"04": 138, "03": 215, "06": 90, "05": 46, "02": 132, "01": 12}
-    shapes = sum(s != "smoke" for s in SHAPES)
-    heavy = {k: v * shapes / 2 + smoke[k] * ("smoke" in SHAPES) for k, v in rehearsed.items()}
+
+    def weight(run: tuple[str, str]) -> float:
+        key = run[0][:2]
+        return smoke.get(key, 100) if run[1] == "smoke" else rehearsed.get(key, 200) / 2
+
     lanes: list[list[tuple[str, str]]] = [[], []]
-    load = [0, 0]
-    for lesson in sorted(LESSONS, key=lambda name: -heavy.get(name[:2], 100)):
+    load = [0.0, 0.0]
+    for run in sorted(RUNS, key=lambda r: -weight(r)):
         lane = load.index(min(load))
-        lanes[lane] += [(lesson, shape) for shape in SHAPES]
-        load[lane] += heavy.get(lesson[:2], 100)
+        lanes[lane].append(run)
+        load[lane] += weight(run)
     return lanes
 
 
@@ -121,8 +131,7 @@ def lesson_runs(rehearsal_env, tmp_path_factory, request):
     pool.shutdown(wait=True)
 
 
-@pytest.mark.parametrize("shape", SHAPES)
-@pytest.mark.parametrize("lesson", LESSONS)
+@pytest.mark.parametrize(("lesson", "shape"), RUNS)
 def test_lesson_runs_in_full_configuration(lesson, shape, lesson_runs):
     result, out, rows, seconds = lesson_runs[(lesson, shape)].result(timeout=4800)
     print(f"{lesson} rehearsal {shape}: {seconds:.0f} s (beside another lane)")
@@ -170,7 +179,7 @@ def _assets() -> Path:
 
 # The library code behind both commands (fit_two_phase, compare) runs in both shapes in lessons 04 and 05;
 # the commands themselves run once each, in the shape that stresses them most.
-if "1gpu" in SHAPES or not SHAPES:  # defined only where its shape runs (a replica runs one shape)
+if ("1gpu" in SHAPES and COMMANDS) or not SHAPES:  # defined only where its shape runs (a replica runs one shape)
     @pytest.mark.parametrize("shape", ["1gpu"])
     def test_tlh_train_full_defaults(shape, rehearsal_env, small_folder, tmp_path):
         env, _ = rehearsal_env
@@ -185,7 +194,7 @@ if "1gpu" in SHAPES or not SHAPES:  # defined only where its shape runs (a repli
         assert settings["backbone"] == "MobileNetV2" and settings["image_size"] == 224  # full defaults
 
 
-if "2gpu" in SHAPES or not SHAPES:  # defined only where its shape runs (a replica runs one shape)
+if ("2gpu" in SHAPES and COMMANDS) or not SHAPES:  # defined only where its shape runs (a replica runs one shape)
     @pytest.mark.parametrize("shape", ["2gpu"])
     def test_tlh_compare_full_candidates(shape, rehearsal_env, small_folder, tmp_path):
         env, _ = rehearsal_env
