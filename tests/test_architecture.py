@@ -18,8 +18,8 @@ DOC = Path(__file__).resolve().parents[1] / "docs" / "architecture.md"
 
 #: tier -> modules; the order of docs/architecture.md, bottom (0) to top.
 TIERS: dict[int, tuple[str, ...]] = {
-    0: ("config", "data", "features", "kerascompat", "report", "squeezenet"),
-    1: ("rehearsal", "standins", "realfiles"),
+    0: ("atomic", "config", "data", "kerascompat", "report", "squeezenet"),
+    1: ("features", "rehearsal", "standins", "realfiles"),
     2: ("backbones", "tfhub", "kerashub", "datasets", "folders"),
     3: ("layers",),
     4: ("models",),

@@ -40,10 +40,47 @@ def test_every_file_gets_the_right_verdict_and_reason(messy):
     assert reasons["squares/palette.gif"].startswith("GIF format") and "BMP" in reasons["squares/bitmap.bmp"]
     assert got["squares/very_large.jpg"].size == (6000, 4000)
     text = report.summary()
-    assert "circles/notes.jpg: not an image" in text and "Skipped (unusable): 5" in text
+    assert "circles/notes.jpg: not an image" in text and "Skipped (unusable, never read by training): 5 files" in text
     assert "pip install 'tlhelpers[heic]'" in reasons["squares/IMG_0001.HEIC"] or "corrupt" in reasons[
         "squares/IMG_0001.HEIC"]  # with pillow-heif installed the fake HEIC is read and found corrupt
     assert "EXIF orientation 6" in reasons["circles/sideways_phone_photo.jpg"]
+
+
+def test_every_skipped_file_is_named_in_a_group_with_its_fix(messy, monkeypatch):
+    from PIL import Image
+
+    root, expected = messy
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 5_000_000)  # very_large.jpg (6000x4000) becomes a "bomb"
+    report = folders.scan(root)
+    lines = report.skipped_lines(max_listed=20)
+    skipped = {str(f.path.relative_to(root)) for f in report.skipped}
+    assert skipped == {k for k, v in expected.items() if v == folders.UNUSABLE} | {"squares/very_large.jpg"}
+    by_name = {str(f.path.relative_to(root)): f for f in report.skipped}
+    for name in skipped:  # every file named once, under the line of its group, which gives the group's fix
+        (i,) = [i for i, line in enumerate(lines) if line.strip().startswith(name + ":")]
+        heading = next(line for line in reversed(lines[:i]) if "Fix:" in line)
+        group, fix = folders.skip_group(by_name[name].reason)
+        assert heading.strip().startswith(group + ":") and heading.endswith("Fix: " + fix), (name, heading)
+    groups = report.skipped_by_group()
+    assert [f.path.name for f in groups["too large to decode safely (a decompression-bomb guard)"]] == [
+        "very_large.jpg"]
+    assert {f.path.name for f in groups["corrupt or truncated images"]} >= {"truncated.jpg", "corrupt.jpg"}
+    assert [f.path.name for f in groups["empty files (0 bytes)"]] == ["zero_bytes.jpg"]
+    fixes = "\n".join(line for line in lines if "Fix:" in line)
+    assert "shrink each one below" in fixes and "re-export it" in fixes and "copy each one again" in fixes
+    short = report.skipped_lines(max_listed=1)
+    assert any(line.strip().startswith("... and") for line in short)
+
+
+@pytest.mark.parametrize("reason, group", [
+    (folders._FOREIGN[0][1], "HEIC/HEIF photos (iPhone)"), (folders._FOREIGN[1][1], "videos"),
+    ("empty file (0 bytes)", "empty files (0 bytes)"), ("too large to decode (1x1 declared)", "too large"),
+    ("too large to decode safely (x)", "too large"), ("not an image (Pillow does not recognise it)", "not images"),
+    ("file not found", "files that cannot be read"), ("unreadable (Permission denied)", "files that cannot be read"),
+    ("truncated JPEG (x)", "corrupt or truncated images"), ("corrupt PNG (x)", "corrupt or truncated images"),
+    ("a camera RAW file (.cr2), ...", "camera RAW files"), ("a video, not a photo: ...", "videos")])
+def test_each_reason_classify_writes_falls_in_its_group(reason, group):
+    assert folders.skip_group(reason)[0].startswith(group)
 
 
 def test_tool_droppings_are_never_classes_or_data_at_any_depth(messy):

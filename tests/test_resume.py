@@ -5,12 +5,13 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from tlhelpers import models, standins, training
+from tlhelpers import atomic, backbones, models, standins, training
 
 
 def _tm():
@@ -25,60 +26,180 @@ def _data(n=32, seed=0):
     return tf.data.Dataset.from_tensor_slices((x, y)).batch(8)
 
 
-def test_fit_two_phase_with_a_backup_dir_cleans_up_and_reports_every_epoch(tmp_path):
+def test_fit_two_phase_with_a_backup_dir_cleans_up_and_reports_every_epoch(tmp_path, tiny):
     ds = _data()
     backup = tmp_path / "resume"
-    result = training.fit_two_phase(_tm(), ds, ds, head_epochs=3, fine_tune_epochs=2, unfreeze_from=0,
+    result = training.fit_two_phase(tiny(), ds, ds, head_epochs=3, fine_tune_epochs=2, unfreeze_from=0,
                                     backup_dir=backup, verbose=0)
     assert not backup.exists()  # finished: nothing to resume
     assert not result.resumed and result.epochs_run == {"head": 3, "fine_tune": 2}
     assert {k: len(v) for k, v in result.history.items()} == {k: 5 for k in result.history}
 
 
-def test_a_finished_phase_one_is_not_trained_again(tmp_path):
-    """Interrupted in phase 2: phase 1's weights and curves come back from the backup, no epoch re-runs."""
+@pytest.fixture
+def tiny(monkeypatch):
+    """A two-layer base with BatchNorm (registered for this test only): the same calls, compiled in seconds."""
+    import keras
+
+    def tiny_base(input_shape, weights=None, pooling=None, **_):
+        inputs = keras.Input(input_shape)
+        x = keras.layers.Conv2D(8, 3, strides=2, activation="relu")(inputs)
+        x = keras.layers.BatchNormalization()(x)
+        return keras.Model(inputs, keras.layers.Conv2D(8, 3, activation="relu")(x))
+
+    monkeypatch.setitem(backbones.REGISTRY, "TinyBase", backbones.Backbone(
+        "TinyBase", "", "imagenet_utils", "tf", 32, 8, "test base", factory=tiny_base))
+    return lambda: models.build_transfer_model("TinyBase", 2, image_size=32, weights=None)
+
+
+class Killed(BaseException):
+    """Stands for a SIGKILL at one instant: nothing after it runs, no ``except Exception`` catches it."""
+
+
+def _kill_at(monkeypatch, k: int, commits: list[str]) -> None:
+    """Make the k-th file commit (the rename that makes a backup file final, counted from 0) raise Killed."""
+    real = atomic._replace
+
+    def replace(src, dst):
+        if len(commits) == k:
+            raise Killed(Path(dst).name)
+        commits.append(Path(dst).name)
+        real(src, dst)
+
+    monkeypatch.setattr(atomic, "_replace", replace)
+
+
+def test_a_kill_before_any_file_commit_then_a_rerun_gives_every_epoch_once(tmp_path, monkeypatch, capsys, tiny):
+    """Crash-safe at every instant: killed before each of the run's file commits in turn (the written file
+    complete under its temporary name, or half written: a partial file is left as SIGKILL would leave it),
+    the same call again finishes with one curve point per epoch, continuing after the last committed epoch."""
     ds = _data()
-    backup = tmp_path / "resume"
-    first = _tm()
-    training.fit_two_phase(first, ds, ds, head_epochs=2, fine_tune_epochs=0, backup_dir=backup, verbose=0)
-    assert not backup.exists()
-    # simulate "killed after phase 1": run phase 1 again keeping the backup, by stopping before fine-tuning
-    backup.mkdir()
-    first.model.save_weights(backup / "phase1.weights.h5")
-    (backup / "head.csv").write_text("epoch,accuracy,loss,val_accuracy,val_loss\n0,0.5,0.7,0.5,0.7\n"
-                                     "1,0.9,0.3,0.875,0.35\n", encoding="utf-8")
-    again = _tm()
-    result = training.fit_two_phase(again, ds, ds, head_epochs=2, fine_tune_epochs=1, unfreeze_from=0,
-                                    backup_dir=backup, verbose=0)
-    assert result.resumed and result.epochs_run == {"head": 0, "fine_tune": 1}
-    assert result.history["val_accuracy"][:2] == [0.5, 0.875]  # the curves of the interrupted process
+    commits: list[str] = []
+    _kill_at(monkeypatch, 10**6, commits)
+    training.fit_two_phase(tiny(), ds, ds, head_epochs=2, fine_tune_epochs=2, unfreeze_from=0,
+                           backup_dir=tmp_path / "whole", verbose=0)
+    everything = list(commits)
+    assert len(everything) == 11, everything  # 2 feature caches, 2 x (weights, state) per phase, phase 1 done
+    for k, name in enumerate(everything):
+        backup = tmp_path / f"kill{k}"
+        commits.clear()
+        _kill_at(monkeypatch, k, commits)
+        with pytest.raises(Killed):
+            training.fit_two_phase(tiny(), ds, ds, head_epochs=2, fine_tune_epochs=2, unfreeze_from=0,
+                                   backup_dir=backup, verbose=0)
+        monkeypatch.setattr(atomic, "_replace", os.replace)
+        (backup / f"{atomic.PARTIAL_PREFIX}{name}").write_bytes(b"\x89HDF half a file")  # what SIGKILL leaves
+        done = sum(c.endswith(".json") for c in commits)  # epochs whose state was committed before the kill
+        capsys.readouterr()
+        result = training.fit_two_phase(tiny(), ds, ds, head_epochs=2, fine_tune_epochs=2, unfreeze_from=0,
+                                        backup_dir=backup, verbose=0)
+        said = capsys.readouterr().out
+        assert "could not be read" not in said, (k, name, said)  # nothing a kill leaves is a damaged file
+        assert {len(v) for v in result.history.values()} == {4}, (k, name, result.history)
+        assert sum(result.epochs_run.values()) == 4 - done, (k, name, result.epochs_run)
+        assert result.resumed == (k > 0) and result.resumed_at == (done if k > 0 else None), (k, name, result)
+        assert not backup.exists()
+
+
+def test_a_resumed_phase_continues_the_optimizer_and_the_curve(tmp_path, monkeypatch, capsys, tiny):
+    """Killed after the first head epoch: the resumed head's Adam step count goes on from 4 batches (not 0),
+    and the interrupted epoch's metrics stay in the curve, which marks where the run resumed."""
+    ds = _data()  # 4 batches per epoch
+    commits: list[str] = []
+    _kill_at(monkeypatch, 4, commits)  # after train/val features and epoch 0's (weights, state)
+    with pytest.raises(Killed):
+        training.fit_two_phase(tiny(), ds, ds, head_epochs=2, fine_tune_epochs=0, backup_dir=tmp_path, verbose=0)
+    first = json.loads((tmp_path / "head.json").read_text())["history"][0]
+    monkeypatch.setattr(atomic, "_replace", os.replace)
+    tm = tiny()
+    result = training.fit_two_phase(tm, ds, ds, head_epochs=2, fine_tune_epochs=0, backup_dir=tmp_path, verbose=0)
+    assert "head phase: continuing after epoch 1 (weights, optimizer state restored" in capsys.readouterr().out
+    assert int(tm.head.optimizer.iterations.numpy()) == 8  # 4 restored + 4 trained now
+    assert result.epochs_run == {"head": 1, "fine_tune": 0} and result.resumed_at == 1
+    assert result.history["val_accuracy"][0] == pytest.approx(first["val_accuracy"])
+    from tlhelpers import plots
+
+    fig, axes = plots.plot_history(result.history, resumed_at=result.resumed_at)
+    assert "resumed here" in axes[0].get_legend_handles_labels()[1]
+
+
+@pytest.mark.parametrize("damaged", ["head.json", "head-epoch000.weights.h5", "phase1.weights.h5",
+                                     "train_features.npz"])
+def test_a_damaged_backup_file_is_named_in_one_line_and_that_step_starts_over(tmp_path, monkeypatch, capsys,
+                                                                              damaged, tiny):
+    ds = _data()
+    commits: list[str] = []
+    _kill_at(monkeypatch, 7 if damaged == "phase1.weights.h5" else 4, commits)
+    with pytest.raises(Killed):
+        training.fit_two_phase(tiny(), ds, ds, head_epochs=2, fine_tune_epochs=1, unfreeze_from=0,
+                               backup_dir=tmp_path, verbose=0)
+    monkeypatch.setattr(atomic, "_replace", os.replace)
+    target = tmp_path / damaged
+    target.write_bytes(target.read_bytes()[: len(target.read_bytes()) // 2])  # disk trouble, a hand edit...
+    capsys.readouterr()
+    result = training.fit_two_phase(tiny(), ds, ds, head_epochs=2, fine_tune_epochs=1, unfreeze_from=0,
+                                    backup_dir=tmp_path, verbose=0)
+    said = [line for line in capsys.readouterr().out.splitlines() if "could not be read" in line]
+    assert len(said) == 1 and str(target) in said[0], said
+    assert {len(v) for v in result.history.values()} == {3}
+
+
+def _start_and_stop(cmd: list[str], env: dict, log: Path, wait_for: Path, sig: int) -> subprocess.Popen:
+    """Start ``cmd``, and send it ``sig`` as soon as ``wait_for`` exists (a backup file written after an epoch)."""
+    with open(log, "w") as out:
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 600
+        while not wait_for.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        proc.send_signal(sig)
+        proc.wait(timeout=600)
+    return proc
 
 
 @pytest.mark.slow
-def test_tlh_train_killed_after_an_epoch_resumes_and_its_model_predicts(tmp_path):
+def test_tlh_train_ctrl_c_then_a_kill_then_a_rerun_finishes_and_names_the_skipped_files(tmp_path):
+    """Ctrl-C after the first head epoch says how to continue (exit 130); the same command, SIGKILLed after a
+    fine-tuning epoch, leaves nothing at the final paths; the same command again finishes the run. The folder holds
+    a corrupt JPEG and an iPhone HEIC file: each run names them with their fixes, and the report lists them."""
+    import signal
+
     root = standins.make_synthetic_folder(tmp_path / "photos", per_class=24, size=64)
+    (root / "train" / "cats" / "broken.jpg").write_bytes((root / "validation" / "cats").glob("*").__next__()
+                                                         .read_bytes()[:300])
+    (root / "train" / "dogs" / "IMG_0001.HEIC").write_bytes(b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic"
+                                                            + bytes(64))
+    before = {p: p.stat().st_mtime_ns for p in root.rglob("*")}
     out = tmp_path / "m.keras"
     cmd = [sys.executable, "-m", "tlhelpers.cli", "train", str(root), "--backbone", "MobileNetV3Small",
            "--image-size", "96", "--epochs", "2", "--fine-tune-epochs", "6", "--unfreeze-from", "0",
            "--out", str(out)]
     env = {**os.environ, "TLH_SMOKE": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
-    meta = tmp_path / "m_data" / "resume" / "fine_tune" / "training_metadata.json"
-    with open(tmp_path / "first.log", "w") as log:
-        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 600
-        while not meta.exists() and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        proc.kill()  # SIGKILL: no clean-up code runs, like a lost Colab VM
-        proc.wait()
-    assert proc.returncode == -9, (tmp_path / "first.log").read_text()[-3000:]
+    resume = tmp_path / "m_data" / "resume"
+    first = _start_and_stop(cmd, env, tmp_path / "first.log", resume / "head.json", signal.SIGINT)
+    said = (tmp_path / "first.log").read_text()
+    assert first.returncode == 130, said[-3000:]
+    assert "interrupted. Every finished epoch is kept; to continue from there, run the same command again:" in said
+    assert f"tlh train {root}" in said and "Traceback" not in said
+    for text in (said,):
+        assert "train/cats/broken.jpg: corrupt" in text or "train/cats/broken.jpg: truncated" in text, text[-3000:]
+        assert "Fix: open each one in an image viewer" in text
+    second = _start_and_stop(cmd, env, tmp_path / "second.log", resume / "fine_tune.json", signal.SIGKILL)
+    assert second.returncode == -9, (tmp_path / "second.log").read_text()[-3000:]
+    assert "head phase: continuing after epoch" in (tmp_path / "second.log").read_text()
     assert not out.exists() and not list(tmp_path.glob("*.report.json"))  # nothing half-written at the final path
-    second = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
-    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+    third = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
+    assert third.returncode == 0, third.stdout[-3000:] + third.stderr[-3000:]
     report = json.loads(out.with_suffix(".report.json").read_text())
-    assert report["resumed"] and "resumed an interrupted run" in second.stdout
+    assert report["resumed"] and "resumed an interrupted run at epoch" in third.stdout
     assert report["epochs_run"]["head"] == 0  # phase 1 had finished: not trained again
     assert 1 <= report["epochs_run"]["fine_tune"] <= 5  # at least one fine-tuning epoch was not repeated
-    assert not (tmp_path / "m_data" / "resume").exists()
+    assert report["resumed_at"] >= 3 and len(report["history"]["loss"]) >= report["resumed_at"]
+    assert {Path(s["file"]).name: s["group"] for s in report["skipped"]} == {
+        "broken.jpg": "corrupt or truncated images",
+        "IMG_0001.HEIC": "HEIC/HEIF photos (iPhone)" if "HEIC/HEIF" in third.stdout else "corrupt or truncated images"}
+    assert all(s["fix"] for s in report["skipped"])
+    assert not resume.exists()
+    assert {p: p.stat().st_mtime_ns for p in root.rglob("*")} == before  # the learner's folder: only read
     good = sorted((root / "validation" / "dogs").iterdir())[0]
     pred = subprocess.run([sys.executable, "-m", "tlhelpers.cli", "predict", str(out), str(good), "--json"],
                           env=env, capture_output=True, text=True, timeout=300)

@@ -6,12 +6,13 @@ no downloads, no seeding.
 
 Modules, bottom to top (a module imports only rooms listed above it here;
 docs/architecture.md has the map, tests/test_architecture.py keeps it true):
+    atomic: files written whole or not at all (temporary name, then ``os.replace``).
     config: smoke/full/rehearsal mode, lesson settings, cache and asset paths.
     data: ``tf.data`` pipelines (per-batch resize, image folders).
-    features: run a frozen network once over a dataset.
     kerascompat: the private Keras internals the package uses, each behind one function.
     report: headline metrics for ``tlh run``.
     squeezenet: SqueezeNet v1.1 in Keras (bring-your-own backbone).
+    features: run a frozen network once over a dataset (cached to a file on request).
     rehearsal: the GPU-shaped runtime imitation (entered via training).
     standins: everything that fabricates data, modules or weights.
     realfiles: the small real files smoke mode reads: cache, download once, checks.

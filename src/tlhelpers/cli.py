@@ -220,6 +220,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
         report = recipes.train_folder(args.data, args.out, backbone=args.backbone, alpha=args.alpha,
                                       image_size=args.image_size, batch_size=args.batch_size, epochs=args.epochs,
                                       fine_tune_epochs=args.fine_tune_epochs, unfreeze_from=unfreeze)
+    except KeyboardInterrupt:
+        print(f"\ntlh train: interrupted. Every finished epoch is kept; to continue from there, run the same "
+              f"command again:\n  {_same_command()}", file=sys.stderr)
+        return 130
     except KeyError as exc:
         return _fail("train", str(exc.args[0]))
     except (FileNotFoundError, NotADirectoryError, ValueError, RuntimeError, folders.FolderError) as exc:
@@ -230,9 +234,19 @@ def _cmd_train(args: argparse.Namespace) -> int:
         print(f"held-out accuracy {report.test_accuracy:.4f} on {report.test_images} images no training decision "
               "saw: the figure to quote")
     if report.resumed:
-        print(f"resumed an interrupted run: this run trained {report.epochs_run} epochs")
+        print(f"resumed an interrupted run at epoch {(report.resumed_at or 0) + 1}: this run trained "
+              f"{report.epochs_run} epochs")
     print(f"wrote {report.model} and {Path(report.model).with_suffix('.report.json')}")
     return 0
+
+
+def _same_command() -> str:
+    """Return the command line this process was started with, as a learner would type it again."""
+    import shlex
+
+    args = sys.argv[1:]
+    prog = "tlh" if Path(sys.argv[0]).name in ("tlh", "cli.py", "__main__.py") else Path(sys.argv[0]).name
+    return " ".join([prog, *(shlex.quote(a) for a in args)])
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:

@@ -34,6 +34,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tlhelpers import atomic
+
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
     import tensorflow as tf
@@ -158,10 +160,16 @@ def _evaluate(model: Any, ds: Any) -> tuple[float, float]:
     return float(acc), float(loss)
 
 
-def _load_rows(path: Path) -> list[dict]:
-    if path.is_file():
+def _load_rows(path: Path) -> Any:
+    """Return a saved JSON file of results ([] when absent; [] and one line naming it when it cannot be read)."""
+    if not path.is_file():
+        return []
+    try:
         return json.loads(path.read_text(encoding="utf-8"))
-    return []
+    except (OSError, ValueError) as exc:
+        print(f"The saved results {path} could not be read ({type(exc).__name__}: {exc}); the candidates they held "
+              "are trained again.")
+        return []
 
 
 def compare(
@@ -226,7 +234,7 @@ def compare(
     histories: dict[str, Any] = _load_rows(out / "histories.json") or {} if same else {}
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-        (out / "recipe.json").write_text(json.dumps(recipe, indent=2), encoding="utf-8")
+        atomic.write_json(out / "recipe.json", recipe)
     done = {r["name"] for r in rows if r.get("status") == "ok"}
     rows = [r for r in rows if r["name"] in done]
     for spec in candidates:
@@ -270,10 +278,10 @@ def _recipe(train_ds: Any, val_ds: Any, test_ds: Any, **settings: Any) -> dict:
 def _write(out: Path, rows: list[dict], histories: dict) -> None:
     import pandas as pd
 
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "comparison.json").write_text(json.dumps(rows, indent=2, default=float), encoding="utf-8")
-    (out / "histories.json").write_text(json.dumps(histories, default=float), encoding="utf-8")
-    pd.DataFrame(rows, columns=COLUMNS).to_csv(out / "comparison.csv", index=False)
+    # histories first, the rows (what marks a candidate done) after them: a kill between leaves nothing claimed done
+    atomic.write_json(out / "histories.json", histories, indent=None)
+    atomic.write_json(out / "comparison.json", rows)
+    atomic.write_with(out / "comparison.csv", lambda p: pd.DataFrame(rows, columns=COLUMNS).to_csv(p, index=False))
 
 
 def _run_one(cand: Candidate, train_ds: Any, val_ds: Any, test_ds: Any, *, num_classes: int, image_size: int,

@@ -94,11 +94,18 @@ def extract_features(feature_model: keras.Model, ds: tf.data.Dataset, *, progres
     import tensorflow as tf
 
     if cache_file is not None and Path(cache_file).is_file():
-        with np.load(cache_file) as stored:
-            out = FeatureSet(stored["features"], stored["labels"], 0.0)
-        if progress:
-            print(f"{desc}: loaded {out.features.shape} from {cache_file}")
-        return out
+        import zipfile
+
+        try:
+            with np.load(cache_file) as stored:
+                out = FeatureSet(stored["features"], stored["labels"], 0.0)
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+            print(f"The cached {desc} in {cache_file} could not be read ({type(exc).__name__}: {exc}); "
+                  "computing them again.")
+        else:
+            if progress:
+                print(f"{desc}: loaded {out.features.shape} from {cache_file}")
+            return out
     if passes < 1 or (passes > 1 and augmentation is None):
         raise ValueError(f"passes must be >= 1, and passes > 1 needs an augmentation layer (got passes={passes}).")
 
@@ -125,9 +132,10 @@ def extract_features(feature_model: keras.Model, ds: tf.data.Dataset, *, progres
         raise ValueError("The dataset is empty: no features to compute.")
     seconds = time.perf_counter() - start
     out = FeatureSet(np.concatenate(feats), np.concatenate(labels).astype(np.int64), seconds)
-    if cache_file is not None:
-        Path(cache_file).parent.mkdir(parents=True, exist_ok=True)
-        np.savez(cache_file, features=out.features, labels=out.labels)
+    if cache_file is not None:  # never half a file at cache_file, whenever the process dies
+        from tlhelpers import atomic
+
+        atomic.write_with(cache_file, lambda partial: np.savez(partial, features=out.features, labels=out.labels))
     if progress:
         print(f"{desc}: {len(out.labels)} images -> {out.features.shape} in {seconds:.1f}s")
     return out

@@ -58,6 +58,8 @@ __all__ = [
     "USABLE",
     "CONVERTED",
     "UNUSABLE",
+    "SKIP_GROUPS",
+    "skip_group",
     "classify",
     "scan",
     "exif_orientation",
@@ -76,6 +78,35 @@ _SPLIT_MARKER = ".tlhelpers_split"
 
 class FolderError(ValueError):
     """The folder cannot be used as a class-per-folder dataset; the message says what to do."""
+
+
+#: Why files are skipped, as groups with one fix each: ``(group, fix, reason prefixes)``. The prefixes are those of
+#: the reasons :func:`classify` writes, so every reason it can give falls in exactly one group
+#: (tests/test_folders.py checks the fixes; the last group takes what no prefix names).
+SKIP_GROUPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("HEIC/HEIF photos (iPhone)", "pip install 'tlhelpers[heic]' (pillow-heif) brings them back; or export them "
+     "as JPEG (iPhone: Settings > Camera > Formats > Most Compatible)", ("an iPhone HEIC",)),
+    ("too large to decode safely (a decompression-bomb guard)", "shrink each one below 89 megapixels (Pillow's "
+     "limit), e.g. python -c \"from PIL import Image; im = Image.open('IN'); im.thumbnail((8000, 8000)); "
+     "im.save('OUT')\", or any photo editor", ("too large",)),
+    ("corrupt or truncated images", "open each one in an image viewer; re-export it from your photo software or "
+     "download it again", ("corrupt", "truncated")),
+    ("empty files (0 bytes)", "copy each one again from where it came: the copy is empty", ("empty file",)),
+    ("camera RAW files", "export them as JPEG from your photo software", ("a camera RAW",)),
+    ("videos", "move them out of the image folder, or extract frames from them first", ("a video",)),
+    ("files that cannot be read", "check that the file exists and that you may read it (permissions)",
+     ("unreadable", "file not found")),
+    ("not images", "remove them from the class folders (or ignore this: they are never read)", ("not an image",)),
+    ("other unusable images", "see the reason beside each file", ()),
+)
+
+
+def skip_group(reason: str) -> tuple[str, str]:
+    """Return ``(group, fix)`` of :data:`SKIP_GROUPS` for a skipped file's reason."""
+    for group, fix, prefixes in SKIP_GROUPS:
+        if reason.startswith(prefixes) or not prefixes:
+            return group, fix
+    raise AssertionError("unreachable: the last group of SKIP_GROUPS takes every reason")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -196,6 +227,36 @@ class ScanReport:
         images = [c["images"] for c in self.counts().values()]
         return float("inf") if min(images) == 0 else max(images) / min(images)
 
+    def skipped_by_group(self) -> dict[str, list[FileVerdict]]:
+        """Return the skipped files grouped as :data:`SKIP_GROUPS` groups them, in that order."""
+        out: dict[str, list[FileVerdict]] = {}
+        for f in self.skipped:
+            out.setdefault(skip_group(f.reason)[0], []).append(f)
+        return {g: out[g] for g, _, _ in SKIP_GROUPS if g in out}
+
+    def skipped_lines(self, max_listed: int = 20, *, base: str | os.PathLike | None = None) -> list[str]:
+        """Name every skipped file (at most ``max_listed`` per group), grouped by cause, each group with its fix.
+
+        Args:
+            max_listed: Files named per group; the rest are counted. Defaults to 20.
+            base: Name files relative to this folder. Defaults to the scanned folder.
+
+        Returns:
+            Lines for ``print`` (none when nothing was skipped).
+        """
+        groups = self.skipped_by_group()
+        if not groups:
+            return []
+        fixes = {g: fix for g, fix, _ in SKIP_GROUPS}
+        lines = [f"Skipped (unusable, never read by training): {len(self.skipped)} files"]
+        for group, files in groups.items():
+            lines.append(f"  {group}: {len(files)}. Fix: {fixes[group]}")
+            for f in files[:max_listed]:
+                lines.append(f"    {f.path.relative_to(base or self.root)}: {f.reason}")
+            if len(files) > max_listed:
+                lines.append(f"    ... and {len(files) - max_listed} more")
+        return lines
+
     def summary(self, max_listed: int = 20) -> str:
         """Describe the scan in a few lines: counts per class, then each skipped and converted file.
 
@@ -219,14 +280,14 @@ class ScanReport:
             lines.append(f"Sub-folders inside class folders (their images count for that class): {len(self.nested)}")
             for path, cls in list(self.nested.items())[:max_listed]:
                 lines.append(f"  {path.relative_to(self.root)}/ -> class {cls!r}")
-        for verdict, title in ((UNUSABLE, "Skipped (unusable)"), (CONVERTED, "Converted to RGB (copies)")):
-            listed = self.of(verdict)
-            if listed:
-                lines.append(f"{title}: {len(listed)}")
-                for f in listed[:max_listed]:
-                    lines.append(f"  {f.path.relative_to(self.root)}: {f.reason}")
-                if len(listed) > max_listed:
-                    lines.append(f"  ... and {len(listed) - max_listed} more")
+        lines += self.skipped_lines(max_listed)
+        listed = self.of(CONVERTED)
+        if listed:
+            lines.append(f"Converted to RGB (copies): {len(listed)}")
+            for f in listed[:max_listed]:
+                lines.append(f"  {f.path.relative_to(self.root)}: {f.reason}")
+            if len(listed) > max_listed:
+                lines.append(f"  ... and {len(listed) - max_listed} more")
         groups = self.duplicate_groups()
         if groups:
             across = [g for g in groups if g.across_classes]

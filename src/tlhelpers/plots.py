@@ -109,6 +109,7 @@ def plot_history(
     metrics: Sequence[str] = ("accuracy", "loss"),
     *,
     fine_tune_at: int | None = None,
+    resumed_at: int | None = None,
     axes: Sequence[Axes] | None = None,
 ) -> tuple[Figure, Sequence[Axes]]:
     """Plot learning curves: one panel per metric, training solid, validation dashed.
@@ -120,6 +121,9 @@ def plot_history(
             present). Missing metrics are skipped. Defaults to accuracy and loss.
         fine_tune_at: Epoch (0-based) at which fine-tuning started; a vertical
             line marks it. Defaults to None.
+        resumed_at: Epoch (0-based) at which an interrupted run was resumed
+            (``TwoPhaseResult.resumed_at``); a red dash-dot line marks it.
+            Defaults to None.
         axes: Axes to draw into, one per metric. Defaults to new ones.
 
     Returns:
@@ -151,6 +155,8 @@ def plot_history(
                         label=f"{label}validation")
         if fine_tune_at is not None:
             ax.axvline(fine_tune_at + 0.5, color="gray", linestyle=":", label="start fine-tuning")
+        if resumed_at is not None:
+            ax.axvline(resumed_at + 0.5, color="tab:red", linestyle="-.", label="resumed here")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("epoch")
         ax.set_title(metric)

@@ -14,7 +14,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from tlhelpers import backbones, data, evaluate, folders, kerashub, models, training
+from tlhelpers import atomic, backbones, data, evaluate, folders, kerashub, models, training
 
 __all__ = ["TrainReport", "train_folder"]
 
@@ -38,6 +38,11 @@ class TrainReport:
         kept_phase1: Fine-tuning did not beat the head-only model.
         resumed: This run continued an interrupted one (same folder, output and settings).
         epochs_run: Epochs this run trained per phase (fewer than asked after a resume).
+        resumed_at: The epoch (0-based) the run continued from; None when it did not resume.
+        history: The learning curves of both phases, the interrupted process's epochs included.
+        skipped: Every skipped file: ``{"file", "class", "reason", "group", "fix"}``.
+        ignored: Tools' folders and files never read: ``{"path", "why"}``.
+        moved_duplicates: Files moved between splits so that no duplicate group straddles two.
     """
 
     model: str
@@ -52,14 +57,20 @@ class TrainReport:
     kept_phase1: bool
     resumed: bool = False
     epochs_run: dict[str, int] = dataclasses.field(default_factory=dict)
+    resumed_at: int | None = None
+    history: dict[str, list[float]] = dataclasses.field(default_factory=dict)
+    skipped: list[dict[str, str]] = dataclasses.field(default_factory=list)
+    ignored: list[dict[str, str]] = dataclasses.field(default_factory=list)
+    moved_duplicates: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """Return the report as a JSON-ready dict."""
         return dataclasses.asdict(self)
 
 
-def _splits(root: Path, work: Path, *, image_size: int, batch_size: int, seed: int) -> tuple[dict, list[str], str]:
-    """Return ``({"train", "val"[, "test"]: dataset}, classes, description)`` for any supported layout."""
+def _splits(root: Path, work: Path, *, image_size: int, batch_size: int,
+            seed: int) -> tuple[dict, list[str], str, list[folders.ScanReport], int]:
+    """Return ``({"train", "val"[, "test"]: dataset}, classes, description, scan reports, moved duplicates)``."""
     val_dir = next((root / n for n in ("validation", "val") if (root / n).is_dir()), None)
     if (root / "train").is_dir() and val_dir is not None:
         out: dict[str, Any] = {}
@@ -73,22 +84,35 @@ def _splits(root: Path, work: Path, *, image_size: int, batch_size: int, seed: i
             halves = folders.split_folder(val_dir, work / "validation_halves", ratio=(0.5, 0.5), seed=seed)
             parts.update(val=halves.output / "train", test=halves.output / "val")
             how = f"train/ used as given; {val_dir.name}/ halved (seed {seed}): one half validates, one is held out"
-        skipped = 0 if (root / "test").is_dir() else len(halves.report.skipped)
+        reports = [] if (root / "test").is_dir() else [halves.report]
+        moved = 0 if (root / "test").is_dir() else halves.moved_duplicates
         for split, folder in parts.items():
             if split == "train" or (root / "test").is_dir():
                 rep = folders.scan(folder)
-                skipped += len(rep.skipped)
+                reports.append(rep)
                 folder = folders.write_clean_tree(rep, work / "clean" / split)
             ds, split_names = data.image_folder(folder, image_size=image_size, batch_size=batch_size,
                                                 shuffle=split == "train", seed=seed, all_files=True)
             if names is not None and split_names != names:
                 raise folders.FolderError(f"{split} has classes {split_names}, train has {names}.")
             names, out[split] = split_names, ds
-        return out, names or [], f"{root}: {how}; {skipped} unusable files skipped"
+        skipped = sum(len(r.skipped) for r in reports)
+        return out, names or [], f"{root}: {how}; {skipped} unusable files skipped", reports, moved
     result = folders.split_folder(root, work / "split_data", ratio=(0.7, 0.15, 0.15), seed=seed)
     splits, names = folders.load_splits(result.output, image_size=image_size, batch_size=batch_size, seed=seed)
     return splits, names, (f"{root}: split 70 % / 15 % / 15 % (train / validation / held-out test) with seed "
-                           f"{seed}; {len(result.report.skipped)} unusable files skipped")
+                           f"{seed}; {len(result.report.skipped)} unusable files skipped"), [result.report], \
+        result.moved_duplicates
+
+
+def _audit(reports: list[folders.ScanReport], moved: int) -> dict[str, Any]:
+    """Return what the report records of the folder: every skipped file with its group and fix, ignored tool folders."""
+    skipped = []
+    for f in (f for r in reports for f in r.skipped):
+        group, fix = folders.skip_group(f.reason)
+        skipped.append({"file": str(f.path), "class": f.class_name, "reason": f.reason, "group": group, "fix": fix})
+    ignored = [{"path": str(path), "why": why} for r in reports for path, why in r.ignored]
+    return {"skipped": skipped, "ignored": ignored, "moved_duplicates": moved}
 
 
 def train_folder(
@@ -160,14 +184,29 @@ def train_folder(
     work = work.parent / f"{work.name}_data"
     backup = work / "resume"
     stamp = work / "resume_settings.json"
-    if backup.is_dir() and (not stamp.is_file() or json.loads(stamp.read_text(encoding="utf-8")) != settings):
-        print(f"An interrupted run with other settings was kept in {backup}; starting over.")
-        shutil.rmtree(backup)
-    work.mkdir(parents=True, exist_ok=True)
-    _write_atomic(stamp, json.dumps(settings, indent=2))
-    splits, classes, text = _splits(root, work, image_size=image_size,
-                                    batch_size=batch_size * strategy.num_replicas_in_sync, seed=seed)
+    if backup.is_dir():
+        try:
+            kept = json.loads(stamp.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            kept = None
+        except (OSError, ValueError) as exc:
+            print(f"The settings of the interrupted run, {stamp}, could not be read ({type(exc).__name__}: {exc}); "
+                  "starting over.")
+            kept = None
+        if kept != settings:
+            if kept is not None:
+                print(f"An interrupted run with other settings was kept in {backup}; starting over.")
+            shutil.rmtree(backup)
+    atomic.write_json(stamp, settings)
+    splits, classes, text, reports, moved = _splits(root, work, image_size=image_size,
+                                                    batch_size=batch_size * strategy.num_replicas_in_sync, seed=seed)
     print(text)
+    for rep in reports:
+        for line in rep.skipped_lines(max_listed=5, base=root):
+            print(line)
+    audit = _audit(reports, moved)
+    if len(audit["skipped"]) > 5:
+        print(f"Every skipped file is listed in {out.with_suffix('.report.json')} (\"skipped\").")
     training.set_seed(seed)
     with strategy.scope():
         tm = models.build_transfer_model(backbone, len(classes), image_size=image_size, alpha=alpha,
@@ -177,23 +216,13 @@ def train_folder(
                                     backup_dir=backup)
     val = evaluate.predict_dataset(tm.model, splits["val"], keep_images=0)
     test = evaluate.predict_dataset(tm.model, splits["test"], keep_images=0) if "test" in splits else None
-    out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(f".{out.stem}.partial.keras")
-    models.with_class_names(tm.model, classes).save(partial)
-    os.replace(partial, out)  # atomic: the final path never holds half a file
+    atomic.write_with(out, models.with_class_names(tm.model, classes).save)  # the final path: never half a file
     stamp.unlink(missing_ok=True)
     report = TrainReport(
         model=str(out), data=text, classes=classes, val_accuracy=float(val.accuracy), val_images=len(val.labels),
         test_accuracy=None if test is None or not len(test.labels) else float(test.accuracy),
         test_images=0 if test is None else len(test.labels),
         settings=settings, seconds=result.seconds, kept_phase1=result.kept_phase1, resumed=result.resumed,
-        epochs_run=result.epochs_run)
-    _write_atomic(out.with_suffix(".report.json"), json.dumps(report.to_dict(), indent=2))
+        epochs_run=result.epochs_run, resumed_at=result.resumed_at, history=result.history, **audit)
+    atomic.write_json(out.with_suffix(".report.json"), report.to_dict())
     return report
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    """Write a text file so that ``path`` only ever holds a complete version."""
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(text, encoding="utf-8")
-    os.replace(partial, path)

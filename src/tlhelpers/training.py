@@ -1,13 +1,14 @@
-"""Training helpers: seeding, timing and joining training phases.
+"""Training helpers: seeding, timing, the accelerator, and the two-phase recipe with its resumable backup.
 
 What belongs here: code around ``model.fit`` that every lesson repeats. The
-lesson's own ideas (compile, freeze, unfreeze, learning rates) stay in the
-notebooks.
+lessons write compile, freeze and unfreeze themselves first; ``fit_two_phase``
+then packages those steps (and the backup that survives a killed session).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import shutil
 import time
@@ -268,6 +269,9 @@ class TwoPhaseResult:
         epochs_run: Epochs this call actually ran per phase (``{"head": n,
             "fine_tune": n}``); fewer than asked after a resume.
         resumed: The call continued an interrupted run from ``backup_dir``.
+        resumed_at: The epoch this call continued from (the first it trained; the
+            total when nothing was left to train); None when it did not resume.
+            Curves drawn with ``plots.plot_history(..., resumed_at=)`` mark it.
     """
 
     history: dict[str, list[float]]
@@ -276,6 +280,7 @@ class TwoPhaseResult:
     kept_phase1: bool = False
     epochs_run: dict[str, int] = dataclasses.field(default_factory=dict)
     resumed: bool = False
+    resumed_at: int | None = None
 
 
 def fit_two_phase(
@@ -318,11 +323,13 @@ def fit_two_phase(
         checkpoint: Path (``.keras``) to save the best model of phase 2 to.
             Defaults to None.
         backup_dir: A folder that makes the run survive interruption (Ctrl-C,
-            a Colab disconnect, a killed process): cached features, Keras's
-            ``BackupAndRestore`` state after every epoch of each phase, the
-            finished phase 1 and a CSV of every epoch's metrics. Calling again
-            with the same folder continues where the run stopped; the folder
-            is deleted when the call completes. Defaults to None.
+            a Colab disconnect, a killed process at any instant): cached
+            features, after every epoch the weights with the optimizer's state,
+            every epoch's metrics and early stopping's state, and the finished
+            phase 1, each file written atomically. Calling again with the same
+            folder continues after the last finished epoch (a backup file that
+            cannot be read is named in one line and that step starts over);
+            the folder is deleted when the call completes. Defaults to None.
         verbose: Keras verbosity. Defaults to 2.
 
     Returns:
@@ -333,102 +340,205 @@ def fit_two_phase(
     """
     import keras
 
-    from tlhelpers import features, models
+    from tlhelpers import atomic, features, models
 
     if fine_tune_epochs > 0:
         models.unfreeze_start(tm.base, unfreeze_from)  # a wrong unfreeze_from fails now, not after phase 1
     seconds = {"features": 0.0, "head": 0.0, "fine_tune": 0.0}
     metrics = ["accuracy"]
     backup = Path(backup_dir) if backup_dir is not None else None
+    if backup is not None:
+        atomic.remove_partials(backup)  # files a killed process was writing: never complete, never read
     resumed = backup is not None and backup.is_dir() and any(backup.iterdir())
     if resumed:
         print(f"Resuming the interrupted run kept in {backup}.")
-
-    def keep(phase: str) -> list[Any]:
-        """Callbacks that back a phase up after every epoch (none without backup_dir)."""
-        if backup is None:
-            return []
-        (backup / phase).mkdir(parents=True, exist_ok=True)
-        return [keras.callbacks.BackupAndRestore(str(backup / phase)),
-                keras.callbacks.CSVLogger(str(backup / f"{phase}.csv"), append=True)]
-
     phase1_done = backup / "phase1.weights.h5" if backup is not None else None
     epochs_run = {"head": 0, "fine_tune": 0}
-    start = time.perf_counter()
-    if phase1_done is not None and phase1_done.is_file():
-        tm.model.load_weights(phase1_done)  # phase 1 finished before the interruption
-        head_hist: Any = _csv_history(backup / "head.csv")
-    elif cache_features:
-        cache = {} if backup is None else {"train": backup / "train_features.npz", "val": backup / "val_features.npz"}
-        train_f = features.extract_features(tm.features, train_ds, desc="train features", cache_file=cache.get("train"))
-        val_f = features.extract_features(tm.features, val_ds, desc="validation features", cache_file=cache.get("val"))
-        seconds["features"] = time.perf_counter() - start
-        start = time.perf_counter()
-        with tm.model.distribute_strategy.scope():  # compile where the model was built
-            tm.head.compile(keras.optimizers.Adam(head_lr), "sparse_categorical_crossentropy", metrics=metrics)
-        batch = _batch_size(train_ds)
-        head_hist = tm.head.fit(train_f.features, train_f.labels, validation_data=(val_f.features, val_f.labels),
-                                epochs=head_epochs, batch_size=batch, verbose=verbose, callbacks=keep("head"))
-        epochs_run["head"] = len(head_hist.history.get("loss", []))
-    else:
-        with tm.model.distribute_strategy.scope():
-            tm.model.compile(keras.optimizers.Adam(head_lr), "sparse_categorical_crossentropy", metrics=metrics)
-        head_hist = tm.model.fit(train_ds, validation_data=val_ds, epochs=head_epochs, verbose=verbose,
-                                 shuffle=False, callbacks=keep("head"))  # the dataset shuffles itself
-        epochs_run["head"] = len(head_hist.history.get("loss", []))
-    if backup is not None:
-        head_hist = _csv_history(backup / "head.csv")  # every epoch, also those of an interrupted process
-        if phase1_done is not None and not phase1_done.is_file():
-            tm.model.save_weights(phase1_done)
-    seconds["head"] = time.perf_counter() - start
-    histories: list[Any] = [head_hist]
-    kept_phase1 = False
+    first_epoch: list[int] = []  # the first epoch this call trains (where a resumed run's curve continues)
 
-    if fine_tune_epochs > 0:
-        phase1_acc = history_dict(head_hist).get("val_accuracy", [0.0])[-1]  # the weights we hold now
-        phase1_weights = tm.model.get_weights()
+    def train(model: keras.Model, phase: str, x: Any, *, total: int, initial: int = 0,
+              stopper: keras.callbacks.EarlyStopping | None = None, **fit_kwargs: Any) -> dict[str, list[float]]:
+        """Fit one phase from where its backup stopped; return the phase's whole curve."""
+        state = _load_backup(backup, phase, model, stopper) if backup is not None else None
+        start_epoch = initial if state is None else state["epoch"] + 1
+        callbacks = list(fit_kwargs.pop("callbacks", []))
+        saver = None if backup is None else _EpochBackup(backup, phase, state, stopper)
+        if state is None or (start_epoch < total and not state["stopped"]):
+            first_epoch.append(start_epoch)
+            hist = model.fit(x, epochs=total, initial_epoch=start_epoch, verbose=verbose,
+                             callbacks=callbacks + ([saver] if saver else []), **fit_kwargs)
+            epochs_run[phase] = len(hist.history.get("loss", []))
+            return _rows_history(saver.rows) if saver else history_dict(hist)
+        if stopper is not None and state.get("best_weights") is not None:
+            model.set_weights(state["best_weights"])  # what EarlyStopping restores when a phase ends
+        return _rows_history(state["history"])
+
+    try:
         start = time.perf_counter()
-        models.unfreeze(tm.base, unfreeze_from)
-        steps = max(1, int(train_ds.cardinality())) * fine_tune_epochs
-        schedule = keras.optimizers.schedules.CosineDecay(fine_tune_lr, decay_steps=steps, alpha=0.1)
-        with tm.model.distribute_strategy.scope():
-            tm.model.compile(keras.optimizers.Adam(schedule), "sparse_categorical_crossentropy", metrics=metrics)
-        callbacks: list[Any] = [keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=patience,
-                                                              restore_best_weights=True)]
-        if checkpoint:
-            callbacks.append(keras.callbacks.ModelCheckpoint(checkpoint, monitor="val_accuracy",
-                                                             save_best_only=True))
-        ft_hist = tm.model.fit(train_ds, validation_data=val_ds, epochs=head_epochs + fine_tune_epochs,
-                               initial_epoch=head_epochs, callbacks=callbacks + keep("fine_tune"), verbose=verbose,
-                               shuffle=False)
-        epochs_run["fine_tune"] = len(ft_hist.history.get("loss", []))
-        ft_record: Any = _csv_history(backup / "fine_tune.csv") if backup is not None else ft_hist
-        histories.append(ft_record)
-        if max(history_dict(ft_record).get("val_accuracy", [0.0])) < phase1_acc:  # best epoch was restored
-            tm.model.set_weights(phase1_weights)  # fine-tuning did not help: keep the head-only model
-            kept_phase1 = True
-            print(f"Fine-tuning never beat the head-only validation accuracy ({phase1_acc:.4f}); "
-                  "kept the phase-1 weights.")
-        seconds["fine_tune"] = time.perf_counter() - start
+        head_hist: Any = None
+        if phase1_done is not None and phase1_done.is_file():
+            try:
+                tm.model.load_weights(phase1_done)  # phase 1 finished before the interruption
+                head_hist = _rows_history(json.loads((backup / "head.json").read_text(encoding="utf-8"))["history"])
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                print(_unusable(phase1_done, exc, "phase 1 (the head) starts over"))
+                phase1_done.unlink()
+                head_hist = None
+        if head_hist is None and cache_features:
+            cache = {} if backup is None else {"train": backup / "train_features.npz",
+                                               "val": backup / "val_features.npz"}
+            train_f = features.extract_features(tm.features, train_ds, desc="train features",
+                                                cache_file=cache.get("train"))
+            val_f = features.extract_features(tm.features, val_ds, desc="validation features",
+                                              cache_file=cache.get("val"))
+            seconds["features"] = time.perf_counter() - start
+            start = time.perf_counter()
+            with tm.model.distribute_strategy.scope():  # compile where the model was built
+                tm.head.compile(keras.optimizers.Adam(head_lr), "sparse_categorical_crossentropy", metrics=metrics)
+            head_hist = train(tm.head, "head", train_f.features, total=head_epochs, y=train_f.labels,
+                              validation_data=(val_f.features, val_f.labels), batch_size=_batch_size(train_ds))
+        elif head_hist is None:
+            with tm.model.distribute_strategy.scope():
+                tm.model.compile(keras.optimizers.Adam(head_lr), "sparse_categorical_crossentropy", metrics=metrics)
+            head_hist = train(tm.model, "head", train_ds, total=head_epochs, validation_data=val_ds,
+                              shuffle=False)  # the dataset shuffles itself
+        if phase1_done is not None and not phase1_done.is_file():
+            atomic.write_with(phase1_done, tm.model.save_weights)
+        seconds["head"] = time.perf_counter() - start
+        histories: list[Any] = [head_hist]
+        kept_phase1 = False
+
+        if fine_tune_epochs > 0:
+            phase1_acc = history_dict(head_hist).get("val_accuracy", [0.0])[-1]  # the weights we hold now
+            phase1_weights = tm.model.get_weights()
+            start = time.perf_counter()
+            models.unfreeze(tm.base, unfreeze_from)
+            batches = int(train_ds.cardinality())  # negative when unknown (-2) or infinite (-1)
+            steps = max(1, batches) * fine_tune_epochs
+            schedule = keras.optimizers.schedules.CosineDecay(fine_tune_lr, decay_steps=steps, alpha=0.1)
+            with tm.model.distribute_strategy.scope():
+                tm.model.compile(keras.optimizers.Adam(schedule), "sparse_categorical_crossentropy", metrics=metrics)
+            stopper = keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=patience,
+                                                    restore_best_weights=True)
+            callbacks: list[Any] = [stopper]
+            if checkpoint:
+                callbacks.append(keras.callbacks.ModelCheckpoint(checkpoint, monitor="val_accuracy",
+                                                                 save_best_only=True))
+            ft_record = train(tm.model, "fine_tune", train_ds, total=head_epochs + fine_tune_epochs,
+                              initial=head_epochs, stopper=stopper, validation_data=val_ds, callbacks=callbacks,
+                              shuffle=False)
+            histories.append(ft_record)
+            if max(history_dict(ft_record).get("val_accuracy", [0.0])) < phase1_acc:  # best epoch was restored
+                tm.model.set_weights(phase1_weights)  # fine-tuning did not help: keep the head-only model
+                kept_phase1 = True
+                print(f"Fine-tuning never beat the head-only validation accuracy ({phase1_acc:.4f}); "
+                      "kept the phase-1 weights.")
+            seconds["fine_tune"] = time.perf_counter() - start
+    except KeyboardInterrupt:
+        if backup is not None:
+            print(f"\nInterrupted: every finished epoch is kept in {backup}; the same call again continues "
+                  "from there.")
+        raise
     if backup is not None:
         shutil.rmtree(backup, ignore_errors=True)  # finished: nothing left to resume
+    resumed_at = (first_epoch[0] if first_epoch else head_epochs + fine_tune_epochs) if resumed else None
     return TwoPhaseResult(history=merge_histories(*histories), fine_tune_at=head_epochs,
                           seconds={k: round(v, 2) for k, v in seconds.items()}, kept_phase1=kept_phase1,
-                          epochs_run=epochs_run, resumed=resumed)
+                          epochs_run=epochs_run, resumed=resumed, resumed_at=resumed_at)
 
 
-def _csv_history(path: Path) -> dict[str, list[float]]:
-    """Read a ``CSVLogger`` file into ``{metric: values}``, one row per epoch (the last row of a repeated epoch)."""
-    import csv
+def _unusable(path: Path, exc: BaseException, then: str) -> str:
+    """One line: which backup file could not be read, what the reader said, and what happens instead."""
+    return f"The backup {path} could not be read ({type(exc).__name__}: {exc}); {then}."
 
+
+class _EpochBackup(keras.callbacks.Callback):
+    """Back a phase up after every epoch: weights with the optimizer's state, the metrics, early stopping's state.
+
+    Files in the backup folder, each written atomically (:mod:`tlhelpers.atomic`): ``<phase>-epochNNN.weights.h5``
+    (``model.save_weights`` holds the optimizer's variables too: step count, Adam's moments, the schedule's
+    position) and ``<phase>.json``, written last, which names the weights file and makes the epoch count.
+    A kill at any instant leaves the previous epoch's complete pair.
+    """
+
+    def __init__(self, folder: Path, phase: str, state: dict | None,
+                 stopper: keras.callbacks.EarlyStopping | None) -> None:
+        super().__init__()
+        self.folder, self.phase, self.stopper, self.state = folder, phase, stopper, state
+        self.rows: list[dict[str, float]] = list(state["history"]) if state else []
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        if self.stopper is not None and self.state and self.state.get("early_stopping"):
+            es = self.state["early_stopping"]  # after EarlyStopping's own on_train_begin reset it
+            self.stopper.wait, self.stopper.best, self.stopper.best_epoch = es["wait"], es["best"], es["best_epoch"]
+            self.stopper.best_weights = self.state.get("best_weights")
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        from tlhelpers import atomic
+
+        self.rows = [r for r in self.rows if r["epoch"] != epoch]
+        self.rows.append({"epoch": epoch, **{k: float(v) for k, v in (logs or {}).items()}})
+        name = f"{self.phase}-epoch{epoch:03d}.weights.h5"
+        atomic.write_with(self.folder / name, self.model.save_weights)
+        es = None
+        keep = {name}
+        if self.stopper is not None and self.stopper.best_weights is not None:
+            best = f"{self.phase}-epoch{self.stopper.best_epoch:03d}.weights.h5"
+            keep.add(best)
+            es = {"wait": self.stopper.wait, "best": self.stopper.best, "best_epoch": self.stopper.best_epoch,
+                  "best_file": best}
+        atomic.write_json(self.folder / f"{self.phase}.json",
+                          {"phase": self.phase, "epoch": epoch, "weights": name, "stopped": self.model.stop_training,
+                           "history": self.rows, "early_stopping": es})
+        for old in self.folder.glob(f"{self.phase}-epoch*.weights.h5"):
+            if old.name not in keep:
+                old.unlink()
+
+
+def _load_backup(folder: Path, phase: str, model: keras.Model,
+                 stopper: keras.callbacks.EarlyStopping | None) -> dict | None:
+    """Load a phase's last backed-up epoch into ``model``; None (and one line saying so) when there is none usable."""
+    path = folder / f"{phase}.json"
     if not path.is_file():
-        return {}
-    rows: dict[int, dict[str, str]] = {}
-    with open(path, newline="", encoding="utf-8") as fh:
-        for row in csv.DictReader(fh):
-            rows[int(row.pop("epoch"))] = row  # an epoch re-run after a resume replaces its earlier row
-    keys = sorted({k for r in rows.values() for k in r if k and k != "learning_rate"})
-    return {k: [float(rows[e].get(k) or "nan") for e in sorted(rows)] for k in keys}
+        return None
+    weights = [v.numpy() for v in model.weights]
+    optimizer_state: list[Any] = []
+    reading = path  # the file being read, named if it cannot be
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+        state["epoch"], state["stopped"] = int(state["epoch"]), bool(state["stopped"])
+        if not isinstance(state["history"], list):
+            raise TypeError(f"'history' is a {type(state['history']).__name__}, not a list")
+        with model.distribute_strategy.scope():
+            if model.optimizer is not None and not model.optimizer.built:
+                model.optimizer.build(model.trainable_variables)  # so its saved state has variables to go into
+        optimizer_state = [v.numpy() for v in model.optimizer.variables] if model.optimizer is not None else []
+        es = state.get("early_stopping")
+        if stopper is not None and es:
+            reading = folder / es["best_file"]
+            model.load_weights(reading)
+            state["best_weights"] = model.get_weights()
+        reading = folder / state["weights"]
+        model.load_weights(reading)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        for var, value in zip(model.weights, weights, strict=True):  # undo a load that failed halfway
+            var.assign(value)
+        for var, value in zip(model.optimizer.variables if optimizer_state else [], optimizer_state, strict=True):
+            var.assign(value)
+        print(_unusable(reading, exc, f"the {phase.replace('_', '-')} phase starts over from its first epoch"))
+        for stale in [path, *folder.glob(f"{phase}-epoch*.weights.h5")]:
+            stale.unlink(missing_ok=True)
+        return None
+    print(f"{phase.replace('_', '-')} phase: continuing after epoch {state['epoch'] + 1} "
+          f"(weights, optimizer state{' and early stopping' if es else ''} restored from {folder}).")
+    return state
+
+
+def _rows_history(rows: list[dict[str, float]]) -> dict[str, list[float]]:
+    """Turn per-epoch rows (``{"epoch": e, metric: value}``) into ``{metric: values}`` in epoch order."""
+    rows = sorted(rows, key=lambda r: r["epoch"])
+    keys = sorted({k for r in rows for k in r if k not in ("epoch", "learning_rate")})
+    return {k: [float(r.get(k, float("nan"))) for r in rows] for k in keys}
 
 
 def _batch_size(ds: Any) -> int:
