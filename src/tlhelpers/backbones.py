@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from tlhelpers import config, realfiles, report
+from tlhelpers import config, kerascompat, realfiles, report
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
@@ -348,8 +348,8 @@ def build_base(
     ctor = getattr(keras.applications, spec.constructor)
     try:
         return ctor(include_top=False, weights=resolved, input_shape=(size, size, 3), pooling=pooling, **kwargs)
-    except Exception as exc:  # noqa: BLE001 - turn download failures into instructions
-        if resolved == "imagenet" and ("URL" in str(exc) or "fetch" in str(exc).lower() or isinstance(exc, OSError)):
+    except Exception as exc:  # a failed weights download becomes instructions; anything else is a bug: re-raised
+        if resolved == "imagenet" and kerascompat.is_download_failure(exc):
             raise RuntimeError(
                 f"Could not download the ImageNet weights of {spec.name} ({exc}). Without network, put "
                 f"{spec.weights_filename(alpha or 1.0, size)!r} into one of "
@@ -459,7 +459,9 @@ def download_factory_weights(spec: Backbone) -> str:
     try:
         return str(keras.utils.get_file(spec.weights_file, spec.weights_url, cache_dir=str(dest),
                                         cache_subdir="models"))
-    except Exception as exc:  # noqa: BLE001 - turn download failures into instructions
+    except Exception as exc:  # a failed download becomes instructions; anything else is a bug: re-raised
+        if not kerascompat.is_download_failure(exc):
+            raise
         raise RuntimeError(f"Could not download the {spec.name} weights from {spec.weights_url} ({exc}). Put "
                            f"{spec.weights_file!r} into {dest / 'models'} (or the offline assets), or set "
                            "TLH_SMOKE=1 for random weights.") from exc

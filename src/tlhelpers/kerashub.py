@@ -241,12 +241,19 @@ def load_backbone(spec: str) -> keras.Model:
 
 
 def load_converter(spec: str) -> Any:
-    """Load a preset's image converter (its resize and ``x * scale + offset``), or None when it has none."""
+    """Load a preset's image converter (its resize and ``x * scale + offset``), or None when it has none.
+
+    A preset without one has no ``image_converter.json``. A converter that is there but fails to load is an
+    error, raised as it is: the model would otherwise be fed pixels its backbone was not trained on.
+    """
     import keras_hub
 
+    where = resolve(spec)
+    if Path(where).is_dir() and not (Path(where) / "image_converter.json").is_file():
+        return None
     try:
-        return keras_hub.layers.ImageConverter.from_preset(resolve(spec))
-    except (ValueError, FileNotFoundError):
+        return keras_hub.layers.ImageConverter.from_preset(where)
+    except FileNotFoundError:  # a downloaded preset without the file
         return None
 
 

@@ -278,7 +278,9 @@ def fetch(asset: Asset) -> Path:
                 from tlhelpers import datasets
 
                 getattr(datasets, datasets.DOWNLOADS[asset.key].getter)()
-    except Exception as exc:  # noqa: BLE001 - one message for any download failure
+    except Exception as exc:  # download failures get one message; anything else is a bug and is re-raised
+        if not _is_download_failure(exc):
+            raise
         raise RuntimeError(f"Could not download {asset.name} from {asset.source}: {type(exc).__name__}: {exc}. "
                            "Check the network (a proxy?) and run tlh prefetch again; cached items are kept.") from exc
     where = is_cached(asset)
@@ -286,6 +288,19 @@ def fetch(asset: Asset) -> Path:
         raise RuntimeError(f"{asset.name} was downloaded but is not where the lessons look for it; is KERAS_HOME "
                            "set elsewhere? Run tlh prefetch in a fresh shell.")
     return where
+
+
+def _is_download_failure(exc: BaseException) -> bool:
+    """Say whether ``exc`` is a failed download as the rooms below report one, and not a bug.
+
+    The course's own rooms (backbones, tfhub, kerashub) turn a failed download into a ``RuntimeError`` with
+    instructions; ``keras.utils.get_file`` has its own forms (:func:`tlhelpers.kerascompat.is_download_failure`);
+    TFDS raises its ``DownloadError`` and ``NonMatchingChecksumError``.
+    """
+    from tlhelpers import kerascompat, realfiles
+
+    return (isinstance(exc, RuntimeError) or kerascompat.is_download_failure(exc)
+            or realfiles.is_tfds_download_failure(exc))
 
 
 def _fetch_weights(spec: dict) -> None:

@@ -56,6 +56,7 @@ __all__ = [
     "FILES",
     "LESSON_FILES",
     "DownloadError",
+    "is_tfds_download_failure",
     "roots",
     "locate",
     "network_allowed",
@@ -450,6 +451,12 @@ def _download_from(url: str, spec: RealFile, part: Path, root: Path, target: Pat
     return target
 
 
+def is_tfds_download_failure(exc: BaseException) -> bool:
+    """Say whether ``exc`` is TFDS reporting a failed download (its ``DownloadError``, a checksum mismatch)."""
+    return type(exc).__name__ in ("DownloadError", "NonMatchingChecksumError") and type(exc).__module__.startswith(
+        "tensorflow_datasets.")
+
+
 def _download_tfds(name: str) -> Path:
     import tensorflow_datasets as tfds
 
@@ -498,7 +505,9 @@ def ensure(key: str) -> Path | None:
         print(f"No network ({exc.__class__.__name__}: {str(exc)[:160]}); no further downloads are tried in this "
               f"run. Set {OFFLINE_ENV}=1 to skip the attempt.", flush=True)
         return None
-    except Exception as exc:  # noqa: BLE001 - e.g. TFDS failing for its own reasons: report it, carry on
+    except Exception as exc:  # TFDS's own download errors: report, carry on; anything else is a bug: re-raised
+        if not (tfds_name and is_tfds_download_failure(exc)):
+            raise
         _rejected.add(key)
         print(f"NOTICE: downloading {spec.what} failed ({exc.__class__.__name__}: {str(exc)[:200]}); a generated "
               "stand-in is used instead.", flush=True)
