@@ -42,11 +42,25 @@ def _is_notebook_cell(item) -> bool:
     return str(getattr(item, "fspath", "")).endswith(".ipynb")
 
 
+#: tests/test_rehearsal_lessons.py: the test that starts the lesson runs (run first)...
+_STARTS_LANES = "test_the_lesson_runs_start_with_the_session"
+#: ... and the tests that wait for them (run last)
+_WAITS_FOR_LANES = "test_lesson_runs_in_full_configuration"
+
+
 def pytest_collection_modifyitems(session, config, items):
-    """Run the checks marked ``after_notebooks`` (they read what the notebooks measured) after the last cell."""
+    """Order the session: lesson runs start first and are waited for last; notebook checks follow the notebooks.
+
+    The lanes of tests/test_rehearsal_lessons.py run in subprocesses beside the rest of the suite. The checks
+    marked ``after_notebooks`` read what the notebooks measured, so they follow the last notebook cell.
+    """
     late = [i for i in items if i.get_closest_marker("after_notebooks")]
     if late and any(_is_notebook_cell(i) for i in items):
         items[:] = [i for i in items if i not in late] + late
+    first = [i for i in items if getattr(i, "originalname", "") == _STARTS_LANES]
+    last = [i for i in items if getattr(i, "originalname", "") == _WAITS_FOR_LANES]
+    if last:
+        items[:] = first + [i for i in items if i not in first and i not in last] + last
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -17,7 +17,9 @@ session in a cache of their own.
 
 The twelve lesson runs are subprocesses that spend much of their time in
 single-threaded work (XLA compilation, graph tracing, Python), so they run two
-at a time, in two lanes started by the first lesson test; each lane has its own
+at a time, in two lanes started by the session's first test (conftest.py puts
+it first, and the tests that wait for the runs last, so the rest of the suite
+runs beside the lanes); each lane has its own
 cache (no two runs ever write the same stand-in file or data copy at once) and
 each test waits for its own run. The lanes are balanced by measured run
 times.
@@ -133,6 +135,12 @@ def lesson_runs(rehearsal_env, tmp_path_factory, request):
     for future in futures.values():
         future.cancel()
     pool.shutdown(wait=True)
+
+
+def test_the_lesson_runs_start_with_the_session(lesson_runs):
+    """Start the lanes (conftest.py runs this test first and the lesson checks last), so the lesson runs go on
+    beside the unit tests and the notebooks instead of after them."""
+    assert lesson_runs and all(isinstance(f, Future) for f in lesson_runs.values())
 
 
 @pytest.mark.parametrize(("lesson", "shape"), RUNS)
