@@ -123,6 +123,33 @@ def test_a_resumed_phase_continues_the_optimizer_and_the_curve(tmp_path, monkeyp
     assert "resumed here" in axes[0].get_legend_handles_labels()[1]
 
 
+def test_early_stopping_continues_with_its_patience_and_best_epoch(tmp_path, monkeypatch, tiny):
+    """Killed after the first fine-tuning epoch: the resumed EarlyStopping starts the next epoch with the same
+    wait, best value, best epoch and best weights as the interrupted one did (not from zero)."""
+    import keras
+
+    seen: list[tuple] = []
+
+    class Recording(keras.callbacks.EarlyStopping):
+        def on_epoch_begin(self, epoch, logs=None):
+            seen.append((epoch, self.wait, self.best, self.best_epoch, self.best_weights is not None))
+
+    monkeypatch.setattr(keras.callbacks, "EarlyStopping", Recording)
+    ds = _data()
+    commits: list[str] = []
+    _kill_at(monkeypatch, 9, commits)  # features (2), head epoch (2), phase 1 (1), fine-tune epochs 1 and 2 (4)
+    with pytest.raises(Killed):
+        training.fit_two_phase(tiny(), ds, ds, head_epochs=1, fine_tune_epochs=3, unfreeze_from=0, patience=5,
+                               fine_tune_lr=0.0, backup_dir=tmp_path, verbose=0)  # no progress: patience is used
+    interrupted = [s for s in seen if s[0] == 3]  # the epoch that was running when the kill came
+    assert interrupted and interrupted[0][1] == 1 and interrupted[0][2] is not None and interrupted[0][4], seen
+    monkeypatch.setattr(atomic, "_replace", os.replace)
+    seen.clear()
+    training.fit_two_phase(tiny(), ds, ds, head_epochs=1, fine_tune_epochs=3, unfreeze_from=0, patience=5,
+                           fine_tune_lr=0.0, backup_dir=tmp_path, verbose=0)
+    assert seen[0] == interrupted[0], (seen, interrupted)
+
+
 @pytest.mark.parametrize("damaged", ["head.json", "head-epoch000.weights.h5", "phase1.weights.h5",
                                      "train_features.npz"])
 def test_a_damaged_backup_file_is_named_in_one_line_and_that_step_starts_over(tmp_path, monkeypatch, capsys,
