@@ -73,3 +73,10 @@ def test_assets_dir_env_and_missing_asset(monkeypatch, tmp_path):
         config.require_asset("nope")
     monkeypatch.setenv("TLH_ASSETS_DIR", str(tmp_path / "absent"))
     assert config.assets_dir() is None
+
+
+@pytest.mark.parametrize("key", config.lesson_keys())
+def test_describe_mode_names_every_lesson_and_part(key):
+    """Every settings key, parts such as "02-folder" included, is described (it used to raise for parts)."""
+    text = config.describe_mode(key)
+    assert f"Lesson {key[:2]}" in text and "image" in text

@@ -4,6 +4,8 @@ Layer tests run twice: on the real hub-style MobileNetV2-0.35 SavedModel from th
 offline assets (skipped, with the reason, where absent) and on a tiny generated one.
 """
 
+import os
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -135,9 +137,12 @@ def test_registry_names_and_errors():
 
 def test_smoke_resolves_names_offline(monkeypatch, tmp_path):
     monkeypatch.setenv("TLH_SMOKE", "1")
+    monkeypatch.setenv("TLH_OFFLINE", "1")  # no download attempt, and nothing written outside tmp_path
     monkeypatch.setenv("TLH_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("TFHUB_CACHE_DIR", str(tmp_path / "tfhub"))
     monkeypatch.setenv("TLH_ASSETS_DIR", str(tmp_path / "no_assets"))
     path = tfhub.resolve("inception_v3")  # no assets: a tiny module with the same contract
+    assert path.startswith(str(tmp_path))
     layer = layers.HubLayer(path)
     assert layer.expected_size == 299
     assert layer(np.zeros((1, 299, 299, 3), np.float32)).shape == (1, 2048)
@@ -178,7 +183,10 @@ def test_feature_cache_file_and_augmented_passes(tmp_path):
     aug = features.extract_features(tm.features, ds, progress=False, passes=3,
                                     augmentation=keras.layers.RandomFlip("horizontal", seed=1))
     assert aug.features.shape == (30, 6) and aug.labels.tolist() == y.tolist() * 3
-    np.testing.assert_allclose(aug.features[:10], first.features, rtol=1e-5)
+    np.testing.assert_allclose(aug.features[:10], first.features, rtol=1e-5)  # pass 1: the images as they are
+    # passes 2 and 3 are augmented: flipped images give other features, and each pass draws its own flips
+    assert not np.allclose(aug.features[10:20], first.features, rtol=1e-3)
+    assert not np.allclose(aug.features[20:30], aug.features[10:20], rtol=1e-3)
     with pytest.raises(ValueError, match="augmentation"):
         features.extract_features(tm.features, ds, progress=False, passes=2)
 
@@ -190,3 +198,10 @@ def test_head_trained_on_features_attaches_to_the_layer(tmp_path):
     feats = tm.features.predict(x, verbose=0)
     np.testing.assert_allclose(tm.head.predict(feats, verbose=0), tm.model.predict(x, verbose=0), rtol=1e-5)
     assert models.trainable_summary(tm.model)["trainable"] == 6 * 2 + 2
+
+
+def test_cache_dir_leaves_the_environment_as_it_was(tmp_path, monkeypatch):
+    monkeypatch.delenv("TFHUB_CACHE_DIR", raising=False)
+    monkeypatch.setenv("TLH_CACHE_DIR", str(tmp_path))
+    assert tfhub.cache_dir() == tmp_path / "tfhub" and (tmp_path / "tfhub").is_dir()
+    assert "TFHUB_CACHE_DIR" not in os.environ

@@ -405,7 +405,9 @@ def describe_mode(lesson: str | int | None = None) -> str:
         text = f"FULL mode: real data and weights (set {SMOKE_ENV}=1 for a quick offline run)."
     if lesson is not None:
         s = settings(lesson)
-        text += (f"\nLesson {int(lesson):02d}: image {s.image_size}px, batch {s.batch_size}, "
+        key = lesson_key(lesson)
+        name = f"Lesson {key}" if key.isdigit() else f"Lesson {key[:2]} ({key[3:]})"
+        text += (f"\n{name}: image {s.image_size}px, batch {s.batch_size}, "
                  f"epochs {s.epochs}+{s.fine_tune_epochs}, data: {s.source}")
     return text
 

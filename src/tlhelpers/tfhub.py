@@ -121,15 +121,13 @@ def get(name: str) -> HubModel:
 
 
 def cache_dir() -> Path:
-    """Return the TF-Hub download cache, setting ``TFHUB_CACHE_DIR`` if unset.
+    """Return the TF-Hub download cache (created if missing; the environment is left as it is).
 
     Returns:
-        ``$TFHUB_CACHE_DIR`` if set, else ``<cache root>/tfhub`` (which is then
-        exported as ``TFHUB_CACHE_DIR`` so ``tensorflow_hub`` uses it too).
+        ``$TFHUB_CACHE_DIR`` if set, else ``<cache root>/tfhub``. :func:`resolve`
+        points ``tensorflow_hub`` at it for the download only.
     """
-    if not os.environ.get("TFHUB_CACHE_DIR"):
-        os.environ["TFHUB_CACHE_DIR"] = str(config.cache_root() / "tfhub")
-    path = Path(os.environ["TFHUB_CACHE_DIR"]).expanduser()
+    path = Path(os.environ.get("TFHUB_CACHE_DIR") or config.cache_root() / "tfhub").expanduser()
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -171,11 +169,11 @@ def resolve(handle: str, *, verbose: bool = True) -> str:
         path = smoke_module(model, verbose=verbose)
         return str(path)
     url = model.kaggle if model else handle
-    cache_dir()
     import tensorflow_hub as hub
 
     try:
-        path = hub.resolve(url)
+        with config.environment({"TFHUB_CACHE_DIR": str(cache_dir())}):  # tensorflow_hub reads it on each call
+            path = hub.resolve(url)
     except Exception as exc:  # noqa: BLE001 - turn any download failure into instructions
         raise RuntimeError(
             f"Could not download the TF-Hub module {url} ({type(exc).__name__}: {exc}). Without network, "
