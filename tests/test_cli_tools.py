@@ -5,7 +5,7 @@ import json
 import pandas as pd
 import pytest
 
-from tlhelpers import cli, config, standins
+from tlhelpers import cli, config, evaluate, models, standins
 
 
 def test_compare_writes_table_and_charts_and_records_failures(tmp_path, monkeypatch, capsys):
@@ -53,7 +53,11 @@ def test_train_then_predict_round_trip_small(tmp_path, monkeypatch, capsys):
     assert report["classes"] == ["cats", "dogs"]
     # validation/ (10 per class) is halved: one half chooses epochs, the other is held out and reported apart
     assert report["val_images"] == 10 and report["test_images"] == 10
-    assert 0.0 <= report["test_accuracy"] <= 1.0
+    held = sorted((tmp_path / "m_data" / "validation_halves" / "split" / "val").glob("*/*.*"))
+    assert len(held) == 10  # the held-out half, as the report says
+    preds = evaluate.predict_image_files(models.load_model(model), held, top_k=1)
+    right = sum(p["top"][0][0] == path.parent.name for p, path in zip(preds, held, strict=True))
+    assert report["test_accuracy"] == pytest.approx(right / 10)  # the report's figure is these images' accuracy
     captured = capsys.readouterr()  # pytest's capture is not a terminal, like a CI log
     assert "held-out accuracy" in captured.out and "also chose the epoch" in captured.out
     assert "\r" not in captured.out + captured.err  # no carriage-return progress fragments (split-folders' bar)

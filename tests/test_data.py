@@ -64,6 +64,18 @@ def test_pipeline_never_resizes_the_whole_dataset():
     assert psutil.Process().memory_info().rss - before < 1.5 * 2**30
 
 
+def test_the_cache_holds_the_small_originals_not_resized_images():
+    """One epoch fills the cache: 2,000 originals of 32x32 are 6 MB; resized to 224 px in float32 they would be
+    1.2 GB (the regression: resizing before caching)."""
+    n = 2000
+    src = tf.data.Dataset.range(n).map(lambda i: (tf.fill((32, 32, 3), tf.cast(i % 255, tf.uint8)), i))
+    ds = data.make_pipeline(src, image_size=224, batch_size=100)
+    before = psutil.Process().memory_info().rss
+    seen = sum(int(x.shape[0]) for x, _ in ds)
+    assert seen == n
+    assert psutil.Process().memory_info().rss - before < 500 * 2**20
+
+
 def test_pipeline_rejects_bad_sizes():
     ds, _ = _uint8_dataset(n=2)
     with pytest.raises(ValueError, match="positive"):

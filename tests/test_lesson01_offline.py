@@ -64,6 +64,6 @@ def test_lesson01_smoke_runs_with_network_blocked(tmp_path, monkeypatch, offline
         assert attempts == [], f"network access attempted:\n{log.read_text()}"
     else:  # one reachability check of CIFAR-10's host, then nothing: no retries, no TFDS download loop
         assert attempts == ["getaddrinfo www.cs.toronto.edu"], attempts
-    assert result.generated and set(result.meaningless) == set(result.metrics)
-    assert 0.0 <= result.metrics["test_accuracy"] <= 1.0
+    assert result.generated and set(result.meaningless) == set(result.metrics)  # generated data: every number
+    assert "test_accuracy" in result.metrics  # the lesson still ran to its measurement (a meaningless one)
     assert result.seconds < 180
