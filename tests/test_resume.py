@@ -1,5 +1,6 @@
 """Training that survives interruption: `tlh train` killed mid-run continues where it stopped."""
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -91,14 +92,35 @@ def test_a_kill_before_any_file_commit_then_a_rerun_gives_every_epoch_once(tmp_p
         (backup / f"{atomic.PARTIAL_PREFIX}{name}").write_bytes(b"\x89HDF half a file")  # what SIGKILL leaves
         done = sum(c.endswith(".json") for c in commits)  # epochs whose state was committed before the kill
         capsys.readouterr()
-        result = training.fit_two_phase(tiny(), ds, ds, head_epochs=2, fine_tune_epochs=2, unfreeze_from=0,
+        tm = tiny()
+        result = training.fit_two_phase(tm, ds, ds, head_epochs=2, fine_tune_epochs=2, unfreeze_from=0,
                                         backup_dir=backup, verbose=0)
         said = capsys.readouterr().out
+        probs = tm.model.predict(next(iter(ds))[0], verbose=0)  # the resumed model predicts
+        assert probs.shape == (8, 2) and np.allclose(probs.sum(axis=1), 1.0, atol=1e-3), (k, name)
         assert "could not be read" not in said, (k, name, said)  # nothing a kill leaves is a damaged file
         assert {len(v) for v in result.history.values()} == {4}, (k, name, result.history)
         assert sum(result.epochs_run.values()) == 4 - done, (k, name, result.epochs_run)
         assert result.resumed == (k > 0) and result.resumed_at == (done if k > 0 else None), (k, name, result)
         assert not backup.exists()
+
+
+def test_a_resumed_fine_tuning_continues_its_optimizer_step_count(tmp_path, monkeypatch, capsys, tiny):
+    """Killed during fine-tuning (after its first epoch): the resumed Adam's step count, which also drives the
+    cosine learning-rate schedule, goes on from 4 batches, so after the remaining epoch it is 8, not 4."""
+    ds = _data()  # 4 batches per epoch
+    commits: list[str] = []
+    _kill_at(monkeypatch, 7, commits)  # features (2), head epoch (2), phase 1 (1), fine-tune epoch 1 (2)
+    with pytest.raises(Killed):
+        training.fit_two_phase(tiny(), ds, ds, head_epochs=1, fine_tune_epochs=2, unfreeze_from=0,
+                               backup_dir=tmp_path, verbose=0)
+    monkeypatch.setattr(atomic, "_replace", os.replace)
+    tm = tiny()
+    result = training.fit_two_phase(tm, ds, ds, head_epochs=1, fine_tune_epochs=2, unfreeze_from=0,
+                                    backup_dir=tmp_path, verbose=0)
+    assert "fine-tune phase: continuing after epoch 2" in capsys.readouterr().out
+    assert result.epochs_run == {"head": 0, "fine_tune": 1} and result.resumed_at == 2
+    assert int(tm.model.optimizer.iterations.numpy()) == 8  # 4 restored + 4 trained now
 
 
 def test_a_resumed_phase_continues_the_optimizer_and_the_curve(tmp_path, monkeypatch, capsys, tiny):
@@ -195,6 +217,18 @@ def test_tlh_train_ctrl_c_then_a_kill_then_a_rerun_finishes_and_names_the_skippe
                                                          .read_bytes()[:300])
     (root / "train" / "dogs" / "IMG_0001.HEIC").write_bytes(b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic"
                                                             + bytes(64))
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    (root / "train" / "dogs" / "bomb.png").write_bytes(  # a PNG declaring 20000 x 20000 pixels (400 megapixels)
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 20000, 20000, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b""))
+    (root / "train" / "__MACOSX" / "cats").mkdir(parents=True)  # a Mac zip's dropping: never a class, never data
+    (root / "train" / "__MACOSX" / "cats" / "._cat.1.jpg").write_bytes(b"\x00\x05\x16\x07")
+    (root / "train" / "cats" / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
     before = {p: p.stat().st_mtime_ns for p in root.rglob("*")}
     out = tmp_path / "m.keras"
     cmd = [sys.executable, "-m", "tlhelpers.cli", "train", str(root), "--backbone", "MobileNetV3Small",
@@ -207,9 +241,10 @@ def test_tlh_train_ctrl_c_then_a_kill_then_a_rerun_finishes_and_names_the_skippe
     assert first.returncode == 130, said[-3000:]
     assert "interrupted. Every finished epoch is kept; to continue from there, run the same command again:" in said
     assert f"tlh train {root}" in said and "Traceback" not in said
-    for text in (said,):
-        assert "train/cats/broken.jpg: corrupt" in text or "train/cats/broken.jpg: truncated" in text, text[-3000:]
-        assert "Fix: open each one in an image viewer" in text
+    assert "train/cats/broken.jpg: corrupt" in said or "train/cats/broken.jpg: truncated" in said, said[-3000:]
+    assert "Fix: open each one in an image viewer" in said
+    assert "train/dogs/bomb.png: too large to decode safely" in said and "Fix: shrink each one below" in said
+    assert "train/dogs/IMG_0001.HEIC: " in said
     second = _start_and_stop(cmd, env, tmp_path / "second.log", resume / "fine_tune.json", signal.SIGKILL)
     assert second.returncode == -9, (tmp_path / "second.log").read_text()[-3000:]
     assert "head phase: continuing after epoch" in (tmp_path / "second.log").read_text()
@@ -223,8 +258,11 @@ def test_tlh_train_ctrl_c_then_a_kill_then_a_rerun_finishes_and_names_the_skippe
     assert report["resumed_at"] >= 3 and len(report["history"]["loss"]) >= report["resumed_at"]
     assert {Path(s["file"]).name: s["group"] for s in report["skipped"]} == {
         "broken.jpg": "corrupt or truncated images",
-        "IMG_0001.HEIC": "HEIC/HEIF photos (iPhone)" if "HEIC/HEIF" in third.stdout else "corrupt or truncated images"}
-    assert all(s["fix"] for s in report["skipped"])
+        "bomb.png": "too large to decode safely (a decompression-bomb guard)",
+        "IMG_0001.HEIC": "corrupt or truncated images" if importlib.util.find_spec("pillow_heif")
+        else "HEIC/HEIF photos (iPhone)"}  # with the heic extra installed, this fake HEIC is a damaged one
+    assert all(s["fix"] and s["reason"] for s in report["skipped"])
+    assert {Path(i["path"]).name for i in report["ignored"]} >= {"__MACOSX", ".DS_Store"}
     assert not resume.exists()
     assert {p: p.stat().st_mtime_ns for p in root.rglob("*")} == before  # the learner's folder: only read
     good = sorted((root / "validation" / "dogs").iterdir())[0]

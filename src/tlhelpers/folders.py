@@ -357,6 +357,9 @@ def _not_an_image_reason(path: Path) -> str:
         head = b""
     for signatures, reason in _FOREIGN:
         if any(sig in head[:24] for sig in signatures):
+            if reason is _FOREIGN[0][1] and _heic_plugin():  # the plugin is there and could not read it either
+                return ("corrupt HEIC/HEIF photo (pillow-heif, installed, could not read it): export it again as "
+                        "JPEG from your phone or photo software")
             return reason
     suffix = path.suffix.lower()
     if suffix in _RAW_SUFFIXES:
@@ -365,8 +368,25 @@ def _not_an_image_reason(path: Path) -> str:
     if suffix in _VIDEO_SUFFIXES:
         return "a video, not a photo: move it out of the image folder, or extract frames from it first"
     if suffix in (".heic", ".heif", ".avif"):
-        return _FOREIGN[0][1]
+        return _FOREIGN[0][1] if not _heic_plugin() else (
+            "corrupt HEIC/HEIF photo (pillow-heif, installed, could not read it): export it again as JPEG")
     return "not an image (Pillow does not recognise the content)"
+
+
+def _ends_with_png_end_chunk(path: Path) -> bool:
+    """Say whether a PNG file ends with its IEND chunk (``tf.io.decode_png`` fails on a file cut short there)."""
+    with open(path, "rb") as fh:
+        fh.seek(max(0, path.stat().st_size - 12))
+        return fh.read() == b"\x00\x00\x00\x00IEND\xaeB`\x82"
+
+
+def _heic_plugin() -> bool:
+    """Say whether pillow-heif (the ``heic`` extra) can be imported, i.e. Pillow has been taught HEIC."""
+    try:
+        import pillow_heif  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def _register_optional_plugins() -> None:
@@ -444,6 +464,9 @@ def classify(path: str | os.PathLike, class_name: str = "") -> FileVerdict:
         turned = "upright copy" if orientation in (3, 6, 8) else "copy with the stored flip/rotation applied"
         return FileVerdict(path, class_name, CONVERTED, f"{fmt} with EXIF orientation {orientation} (stored "
                            f"rotated) -> {turned}", fmt, mode, size, *hashes)
+    if fmt == "PNG" and not _ends_with_png_end_chunk(path):  # Pillow reads it, TensorFlow's decoder refuses it
+        return FileVerdict(path, class_name, CONVERTED, "PNG without its complete end chunk (cut short?) -> "
+                           "re-encoded copy", fmt, mode, size, *hashes)
     if fmt in _DIRECT_FORMATS and mode == "RGB":
         return FileVerdict(path, class_name, USABLE, "", fmt, mode, size, *hashes)
     what = {"L": "grayscale", "LA": "grayscale with alpha", "RGBA": "RGBA (alpha channel)", "P": "palette",
