@@ -344,6 +344,8 @@ _FOREIGN = (
     ((b"ftypisom", b"ftypmp4", b"ftypqt", b"ftypM4V", b"ftyp3gp", b"ftypiso"),
      "a video (MP4/MOV), not a photo: move it out of the image folder, or extract frames from it first"),
 )
+_DAMAGED_HEIC = ("corrupt HEIC/HEIF photo (pillow-heif, installed, could not read it): export it again as JPEG "
+                 "from your phone or photo software")
 _RAW_SUFFIXES = {".cr2", ".cr3", ".nef", ".arw", ".dng", ".orf", ".rw2", ".raf", ".srw", ".pef"}
 _VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".3gp"}
 
@@ -358,8 +360,7 @@ def _not_an_image_reason(path: Path) -> str:
     for signatures, reason in _FOREIGN:
         if any(sig in head[:24] for sig in signatures):
             if reason is _FOREIGN[0][1] and _heic_plugin():  # the plugin is there and could not read it either
-                return ("corrupt HEIC/HEIF photo (pillow-heif, installed, could not read it): export it again as "
-                        "JPEG from your phone or photo software")
+                return _DAMAGED_HEIC
             return reason
     suffix = path.suffix.lower()
     if suffix in _RAW_SUFFIXES:
@@ -368,8 +369,7 @@ def _not_an_image_reason(path: Path) -> str:
     if suffix in _VIDEO_SUFFIXES:
         return "a video, not a photo: move it out of the image folder, or extract frames from it first"
     if suffix in (".heic", ".heif", ".avif"):
-        return _FOREIGN[0][1] if not _heic_plugin() else (
-            "corrupt HEIC/HEIF photo (pillow-heif, installed, could not read it): export it again as JPEG")
+        return _DAMAGED_HEIC if _heic_plugin() else _FOREIGN[0][1]
     return "not an image (Pillow does not recognise the content)"
 
 
