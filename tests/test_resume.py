@@ -53,6 +53,24 @@ def tiny(monkeypatch):
     return lambda: models.build_transfer_model("TinyBase", 2, image_size=32, weights=None)
 
 
+def test_the_fine_tuning_schedule_spans_its_epochs_when_the_dataset_length_is_unknown(monkeypatch, tiny):
+    """After filter() a dataset's length is unknown (-2): the cosine decay still spans 4 batches x 2 epochs."""
+    import keras
+
+    spans: list[int] = []
+
+    class Recording(keras.optimizers.schedules.CosineDecay):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            spans.append(int(self.decay_steps))
+
+    monkeypatch.setattr(keras.optimizers.schedules, "CosineDecay", Recording)
+    ds = _data().unbatch().filter(lambda x, y: True).batch(8)
+    assert int(ds.cardinality()) == -2
+    training.fit_two_phase(tiny(), ds, ds, head_epochs=1, fine_tune_epochs=2, unfreeze_from=0, verbose=0)
+    assert spans == [8]
+
+
 class Killed(BaseException):
     """Stands for a SIGKILL at one instant: nothing after it runs, no ``except Exception`` catches it."""
 

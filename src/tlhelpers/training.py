@@ -413,7 +413,9 @@ def fit_two_phase(
             phase1_weights = tm.model.get_weights()
             start = time.perf_counter()
             models.unfreeze(tm.base, unfreeze_from)
-            batches = int(train_ds.cardinality())  # negative when unknown (-2) or infinite (-1)
+            batches = int(train_ds.cardinality())
+            if batches == -2:  # unknown (after filter(), say): count one pass, so the schedule spans the epochs
+                batches = int(train_ds.reduce(0, lambda n, _: n + 1))
             steps = max(1, batches) * fine_tune_epochs
             schedule = keras.optimizers.schedules.CosineDecay(fine_tune_lr, decay_steps=steps, alpha=0.1)
             with tm.model.distribute_strategy.scope():
