@@ -383,7 +383,6 @@ def fit_two_phase(
             except (OSError, ValueError, KeyError, TypeError) as exc:
                 print(_unusable(phase1_done, exc, "phase 1 (the head) starts over"))
                 phase1_done.unlink()
-                head_hist = None
         if head_hist is None and cache_features:
             cache = {} if backup is None else {"train": backup / "train_features.npz",
                                                "val": backup / "val_features.npz"}
