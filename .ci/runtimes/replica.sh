@@ -44,8 +44,14 @@ text = Path("notebooks/01_scratch_cnn_cifar10.py").read_text(encoding="utf-8")
 print(cell)
 PY
 )
+# The install source: a copy of what pip builds from (setuptools builds in the source tree, and the other replica
+# may be building from this checkout at the same moment).
+source=$root/$name-source
+rm -rf "$source"; mkdir -p "$source"
+cp -a pyproject.toml README.md src "$source"/
+rm -rf "$source"/src/*.egg-info
 log "setup cell:"
-TLH_INSTALL_FROM="file://$PWD" "$venv/bin/python" -c "$cell" | sed "s/^/    /"
+TLH_INSTALL_FROM="file://$source" "$venv/bin/python" -c "$cell" | sed "s/^/    /"
 "$venv/bin/python" - "$(pinned tensorflow)" "$(pinned keras)" <<'PY'
 import sys
 from importlib import metadata
