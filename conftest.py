@@ -28,6 +28,26 @@ _kernel_env: dict[str, str] = {}
 _current_notebook: list[str] = []
 
 
+#: Set by CI (.ci/run): a test that needs a missing offline asset fails instead of skipping.
+REQUIRE_ASSETS_ENV = "TLH_REQUIRE_ASSETS"
+
+
+def real_asset(relative: str) -> Path:
+    """Return an offline asset's path (``../shared/assets/<relative>`` or under ``TLH_ASSETS_DIR``).
+
+    The one way a test reaches the real assets. Missing, the test is skipped with the reason on a developer's
+    machine, and fails in CI (``TLH_REQUIRE_ASSETS=1``), so CI can never go green with its real-data tests skipped.
+    """
+    from tlhelpers import config as tlh_config
+
+    try:
+        return tlh_config.require_asset(relative)
+    except FileNotFoundError as exc:
+        if os.environ.get(REQUIRE_ASSETS_ENV, "").strip() == "1":
+            pytest.fail(f"{REQUIRE_ASSETS_ENV}=1 and a real offline asset is missing: {exc}", pytrace=False)
+        pytest.skip(f"real offline assets absent: {exc}")
+
+
 def laptop_tier_env(root: Path, assets: Path) -> dict[str, str]:
     """Return the laptop tier's environment under ``root``: the assets as a pre-filled cache, nothing else."""
     cache, empty = root / "cache", root / "no_assets_here"

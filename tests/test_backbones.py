@@ -5,7 +5,8 @@ import keras
 import numpy as np
 import pytest
 
-from tlhelpers import backbones, layers, models
+from conftest import real_asset
+from tlhelpers import backbones, kerascompat, layers, models, squeezenet
 
 REQUIRED = ["VGG16", "ResNet50", "ResNet101V2", "InceptionV3", "Xception", "MobileNetV2", "MobileNetV3Small",
             "MobileNetV3Large", "EfficientNetB0", "EfficientNetB1", "EfficientNetB2", "EfficientNetB3",
@@ -129,3 +130,67 @@ def test_imagenet_classifier_smoke_has_1000_classes(monkeypatch):
     assert model.output_shape == (None, 1000)
     probs = model.predict(np.full((1, 224, 224, 3), 128, np.float32), verbose=0)
     np.testing.assert_allclose(probs.sum(), 1.0, rtol=1e-4)
+
+
+def _offline_smoke(monkeypatch, tmp_path):
+    monkeypatch.setenv("TLH_SMOKE", "1")
+    monkeypatch.setenv("TLH_OFFLINE", "1")
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    monkeypatch.setenv("TLH_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(backbones.Path, "home", lambda: tmp_path)
+
+
+@pytest.mark.assets
+def test_squeezenet_imagenet_classifier_offline_has_the_real_feature_extractor(monkeypatch, tmp_path, capsys):
+    """The assets hold SqueezeNet's no-top weights only: the classifier is built with them and a random top, and
+    says so (it used to fail: getattr(keras.applications, "") for a network outside keras.applications)."""
+    real_asset("squeezenet/" + squeezenet.WEIGHTS_FILE)
+    _offline_smoke(monkeypatch, tmp_path)
+    model = backbones.imagenet_classifier("SqueezeNet")
+    assert model.output_shape == (None, 1000)
+    assert "RANDOM 1000-class top" in capsys.readouterr().out
+    base = backbones.build_base("SqueezeNet")  # the asset's weights, loaded by order
+    for layer in base.layers:
+        for ours, theirs in zip(model.get_layer(layer.name).get_weights(), layer.get_weights(), strict=True):
+            np.testing.assert_array_equal(ours, theirs)
+    probs = model.predict(np.full((1, 224, 224, 3), 0.0, np.float32), verbose=0)
+    np.testing.assert_allclose(probs.sum(), 1.0, rtol=1e-4)
+
+
+def test_a_cached_classifier_file_is_loaded_whole(monkeypatch, tmp_path, capsys):
+    """With the top's weights file cached, every layer comes from it (conv10 too) and nothing is called random."""
+    _offline_smoke(monkeypatch, tmp_path)
+    spec = backbones.get("SqueezeNet")
+    keras.utils.set_random_seed(3)
+    saved = spec.construct(include_top=True)
+    folder = tmp_path / "cache" / "keras" / "models"
+    folder.mkdir(parents=True)
+    import h5py
+
+    with h5py.File(folder / spec.weights_filename(top=True), "w") as f:
+        kerascompat.save_weights_to_hdf5_group(f, saved)
+    model = backbones.imagenet_classifier("SqueezeNet")
+    assert "RANDOM" not in capsys.readouterr().out
+    x = np.random.default_rng(0).uniform(-100, 100, (2, 224, 224, 3)).astype("float32")
+    np.testing.assert_allclose(model.predict(x, verbose=0), saved.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
+
+
+def test_every_caller_builds_a_backbone_through_construct(monkeypatch, tmp_path):
+    """build_base, imagenet_classifier and the rehearsal's stand-in weights all go through Backbone.construct."""
+    calls = []
+    real = backbones.Backbone.construct
+
+    def spy(self, **kwargs):
+        calls.append((self.name, kwargs.get("include_top", False)))
+        return real(self, **kwargs)
+
+    monkeypatch.setattr(backbones.Backbone, "construct", spy)
+    _offline_smoke(monkeypatch, tmp_path)
+    backbones.build_base("MobileNetV3Small", image_size=64, weights=None)
+    backbones.imagenet_classifier("SqueezeNet")
+    monkeypatch.setenv("TLH_REHEARSE", "1gpu")
+    from tlhelpers import standins
+
+    standins.standin_weights_file(backbones.get("SqueezeNet"), alpha=None, image_size=64)
+    assert calls[0] == ("MobileNetV3Small", False)
+    assert ("SqueezeNet", True) in calls and calls[-1] == ("SqueezeNet", False)

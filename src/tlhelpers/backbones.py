@@ -62,8 +62,9 @@ class Backbone:
             cache (``{alpha}`` and ``{size}`` are filled in), or None.
         kwargs: Extra constructor arguments.
         factory: For networks outside ``keras.applications``: a function
-            ``(input_shape, weights, pooling) -> keras.Model`` (no top), with
-            ``weights`` a file path or None. ``constructor`` is then ignored.
+            ``(include_top, weights, input_shape, pooling) -> keras.Model``,
+            with ``weights`` a file path or None. ``constructor`` is then
+            ignored.
         weights_url: Where ``factory`` weights are downloaded from in full mode.
     """
 
@@ -78,6 +79,54 @@ class Backbone:
     kwargs: tuple[tuple[str, Any], ...] = ()
     factory: Any = None
     weights_url: str | None = None
+
+    def construct(self, *, include_top: bool = False, weights: str | None = None, size: int | None = None,
+                  pooling: str | None = None, alpha: float | None = None) -> keras.Model:
+        """Call the network's constructor: the one place the course builds a backbone.
+
+        For a ``keras.applications`` network this is the line a learner types::
+
+            keras.applications.MobileNetV2(include_top=False, weights="imagenet", input_shape=(160, 160, 3))
+
+        Args:
+            include_top: With the 1000-class ImageNet classifier (native size
+                only) instead of the feature extractor. Defaults to False.
+            weights: A weights file, ``"imagenet"`` (Keras downloads it; not
+                for a ``factory`` network) or None (random). Defaults to None.
+            size: Input side length (ignored with the top: native size).
+                Defaults to the native size.
+            pooling: None, ``"avg"`` or ``"max"`` (without the top).
+            alpha: Width multiplier (MobileNets), or None for the default.
+
+        Returns:
+            The model.
+
+        Raises:
+            ValueError: ``alpha`` for a network without a width multiplier, or
+                ``include_top`` for a factory without that parameter.
+        """
+        import keras
+
+        kwargs = dict(self.kwargs)
+        if alpha is not None:
+            if "alpha" not in self.constructor_params():
+                raise ValueError(f"{self.name} has no width multiplier (alpha); only MobileNets do.")
+            kwargs["alpha"] = alpha
+        if include_top and "include_top" not in self.constructor_params():
+            raise ValueError(f"{self.name}'s factory has no include_top parameter: it builds the feature extractor "
+                             "only, so there is no ImageNet classifier to construct.")
+        side = self.input_size if include_top else (size or self.input_size)
+        ctor = self.factory or getattr(keras.applications, self.constructor)
+        extra = {} if include_top else {"pooling": pooling}
+        return ctor(include_top=include_top, weights=weights, input_shape=(side, side, 3), **extra, **kwargs)
+
+    def constructor_params(self) -> set[str]:
+        """Return the names of the constructor's parameters (``"alpha"`` among them for MobileNets)."""
+        import inspect
+
+        import keras
+
+        return set(inspect.signature(self.factory or getattr(keras.applications, self.constructor)).parameters)
 
     def preprocess_input(self) -> Any:
         """Return the official ``keras.applications.<module>.preprocess_input`` function."""
@@ -149,11 +198,12 @@ REGISTRY: dict[str, Backbone] = {b.name: b for b in [
 ]}
 
 
-def _squeezenet_factory(input_shape: tuple[int, int, int], weights: str | None, pooling: str | None = None,
+def _squeezenet_factory(include_top: bool = False, weights: str | None = None,
+                        input_shape: tuple[int, int, int] = (224, 224, 3), pooling: str | None = None,
                         **_: Any) -> keras.Model:
     from tlhelpers import squeezenet
 
-    return squeezenet.squeezenet_v1_1(input_shape, weights=weights, pooling=pooling)
+    return squeezenet.squeezenet_v1_1(input_shape, weights=weights, pooling=pooling, include_top=include_top)
 
 
 REGISTRY["SqueezeNet"] = Backbone(
@@ -276,18 +326,12 @@ def resolve_weights(backbone: str | Backbone, *, alpha: float = 1.0, image_size:
     spec = get(backbone)
     if weights != "auto":
         return weights
-    # MobileNetV2 has one file per input size; conv weights fit any size, so the 224 px file also serves.
-    candidates = [spec.weights_filename(alpha, image_size), spec.weights_filename(alpha, 224)]
-    for filename in dict.fromkeys(c for c in candidates if c):
-        for folder in weights_cache_dirs():
-            if (folder / filename).is_file():
-                if config.rehearsal() is not None and folder == config.cache_root() / "keras" / "models":
-                    # laid out by an earlier rehearsal run: still a random stand-in, and said so every time
-                    report.note_generated(f"{spec.name} ImageNet weights (rehearsal stand-in, random)", kind="weights")
-                return str(folder / filename)
-    for real in realfiles.FILES.values():  # smoke mode (the laptop tier) downloads its small real files once
-        if Path(real.relative).name in candidates and (found := realfiles.ensure(real.key)) is not None:
-            return str(found)
+    found = _cached_no_top_file(spec, alpha, image_size)
+    if found is not None:
+        if config.rehearsal() is not None and found.parent == config.cache_root() / "keras" / "models":
+            # laid out by an earlier rehearsal run: still a random stand-in, and said so every time
+            report.note_generated(f"{spec.name} ImageNet weights (rehearsal stand-in, random)", kind="weights")
+        return str(found)
     if config.rehearsal() is not None:
         from tlhelpers import standins
 
@@ -301,6 +345,20 @@ def resolve_weights(backbone: str | Backbone, *, alpha: float = 1.0, image_size:
         report.note_generated(f"{spec.name} ImageNet weights (random weights instead)", kind="weights")
         return None
     return "imagenet"
+
+
+def _cached_no_top_file(spec: Backbone, alpha: float, image_size: int | None) -> Path | None:
+    """Return the no-top ImageNet weights file found offline (or among the laptop tier's real files), else None."""
+    # MobileNetV2 has one file per input size; conv weights fit any size, so the 224 px file also serves.
+    candidates = [spec.weights_filename(alpha, image_size), spec.weights_filename(alpha, 224)]
+    for filename in dict.fromkeys(c for c in candidates if c):
+        for folder in weights_cache_dirs():
+            if (folder / filename).is_file():
+                return folder / filename
+    for real in realfiles.FILES.values():  # smoke mode (the laptop tier) downloads its small real files once
+        if Path(real.relative).name in candidates and (found := realfiles.ensure(real.key)) is not None:
+            return found
+    return None
 
 
 def build_base(
@@ -329,25 +387,17 @@ def build_base(
         RuntimeError: The weights could not be downloaded; says how to get
             them offline.
     """
-    import keras
-
     spec = get(backbone)
     size = image_size or spec.input_size
     if size < spec.min_size:
         raise ValueError(f"{spec.name} needs images of at least {spec.min_size} px, got {size}.")
-    kwargs = dict(spec.kwargs)
-    if alpha is not None:
-        if "alpha" not in _constructor_params(spec):
-            raise ValueError(f"{spec.name} has no width multiplier (alpha); only MobileNets do.")
-        kwargs["alpha"] = alpha
+    if alpha is not None and "alpha" not in spec.constructor_params():
+        raise ValueError(f"{spec.name} has no width multiplier (alpha); only MobileNets do.")
     resolved = resolve_weights(spec, alpha=alpha or 1.0, image_size=size, weights=weights)
-    if spec.factory is not None:
-        if resolved == "imagenet":
-            resolved = download_factory_weights(spec)
-        return spec.factory(input_shape=(size, size, 3), weights=resolved, pooling=pooling, **kwargs)
-    ctor = getattr(keras.applications, spec.constructor)
+    if spec.factory is not None and resolved == "imagenet":
+        resolved = download_factory_weights(spec)
     try:
-        return ctor(include_top=False, weights=resolved, input_shape=(size, size, 3), pooling=pooling, **kwargs)
+        return spec.construct(weights=resolved, size=size, pooling=pooling, alpha=alpha)
     except Exception as exc:  # a failed weights download becomes instructions; anything else is a bug: re-raised
         if resolved == "imagenet" and kerascompat.is_download_failure(exc):
             raise RuntimeError(
@@ -362,9 +412,12 @@ def build_base(
 def imagenet_classifier(backbone: str | Backbone, *, alpha: float | None = None) -> keras.Model:
     """Construct a complete ImageNet classifier (with its 1000-class top) at its native size.
 
-    Full mode loads the ImageNet weights (downloaded once). Smoke mode uses
-    random weights, with a notice, unless the file is cached: its predictions
-    then mean nothing, but every cell runs.
+    Full mode loads the ImageNet weights (downloaded once). Without the
+    classifier's weights file and without network (smoke mode), the network
+    is still built: with the no-top ImageNet weights where those are cached
+    (the feature extractor is real, the 1000-class top random), else with
+    random weights, with a notice either way; its predictions then mean
+    nothing, but every cell runs.
 
     Args:
         backbone: Name or :class:`Backbone`.
@@ -374,24 +427,41 @@ def imagenet_classifier(backbone: str | Backbone, *, alpha: float | None = None)
         The model; it expects ``spec.input_size`` images preprocessed as
         ``spec.preprocess`` says (EfficientNet and friends: raw 0..255).
     """
-    import keras
-
     spec = get(backbone)
-    kwargs = dict(spec.kwargs)
-    if alpha is not None:
-        kwargs["alpha"] = alpha
     top_file = spec.weights_filename(alpha or 1.0, spec.input_size, top=True)
     cached = [d / top_file for d in weights_cache_dirs() if top_file and (d / top_file).is_file()]
-    weights: str | None = str(cached[0]) if cached else "imagenet"
-    if not cached and config.rehearsal() is not None:
+    if cached:
+        return spec.construct(include_top=True, weights=str(cached[0]), alpha=alpha)
+    if config.rehearsal() is not None:
         from tlhelpers import standins
 
         weights = str(standins.standin_weights_file(spec, alpha=alpha, image_size=spec.input_size, top=True))
-    elif not cached and config.smoke_mode():
-        weights = None
+        return spec.construct(include_top=True, weights=weights, alpha=alpha)
+    if not config.smoke_mode():
+        weights = download_factory_weights(spec, top=True) if spec.factory is not None else "imagenet"
+        return spec.construct(include_top=True, weights=weights, alpha=alpha)
+    model = spec.construct(include_top=True, weights=None, alpha=alpha)
+    base_file = _cached_no_top_file(spec, alpha or 1.0, spec.input_size)
+    if base_file is None:
         print(f"NOTICE: {spec.name} classifier uses RANDOM weights (smoke mode): its predictions mean nothing.")
-    ctor = getattr(keras.applications, spec.constructor)
-    return ctor(include_top=True, weights=weights, input_shape=(spec.input_size, spec.input_size, 3), **kwargs)
+        return model
+    copied = _copy_weights_by_name(spec.construct(weights=str(base_file), alpha=alpha), model)
+    print(f"NOTICE: {spec.name} classifier: ImageNet weights for its feature extractor ({copied} layers, from "
+          f"{base_file.name}), a RANDOM 1000-class top (smoke mode, no {top_file}): its predictions mean "
+          "nothing.")
+    return model
+
+
+def _copy_weights_by_name(source: keras.Model, target: keras.Model) -> int:
+    """Copy the weights of every layer of ``source`` into ``target``'s layer of the same name; return the count."""
+    by_name = {layer.name: layer for layer in target.layers}
+    with_weights = [layer for layer in source.layers if layer.weights]
+    missing = [layer.name for layer in with_weights if layer.name not in by_name]
+    if missing:
+        raise ValueError(f"{target.name} has no layers named {missing[:5]} (of {source.name}); cannot copy weights.")
+    for layer in with_weights:
+        by_name[layer.name].set_weights(layer.get_weights())
+    return len(with_weights)
 
 
 _CLASS_INDEX_FILE = "imagenet_class_index.json"
@@ -439,11 +509,13 @@ def _imagenet_class_names() -> list[str] | None:
     return None
 
 
-def download_factory_weights(spec: Backbone) -> str:
+def download_factory_weights(spec: Backbone, *, top: bool = False) -> str:
     """Download a bring-your-own backbone's weights file once into ``<cache root>/keras/models``.
 
     Args:
         spec: A registered backbone with a ``factory``, ``weights_file`` and ``weights_url``.
+        top: The classifier's file (with its 1000-class top) instead of the
+            no-top one. Defaults to False.
 
     Returns:
         The local path of the file (already there: no download).
@@ -455,23 +527,16 @@ def download_factory_weights(spec: Backbone) -> str:
 
     if not spec.weights_url or not spec.weights_file:
         raise RuntimeError(f"{spec.name} has no weights URL; pass weights=<path of the weights file>.")
+    filename = spec.weights_filename(top=top)
+    url = spec.weights_url.rsplit("/", 1)[0] + "/" + filename
     dest = config.cache_root() / "keras"
     try:
-        return str(keras.utils.get_file(spec.weights_file, spec.weights_url, cache_dir=str(dest),
-                                        cache_subdir="models"))
+        return str(keras.utils.get_file(filename, url, cache_dir=str(dest), cache_subdir="models"))
     except Exception as exc:  # a failed download becomes instructions; anything else is a bug: re-raised
         if not kerascompat.is_download_failure(exc):
             raise
-        raise RuntimeError(f"Could not download the {spec.name} weights from {spec.weights_url} ({exc}). Put "
-                           f"{spec.weights_file!r} into {dest / 'models'} (or the offline assets), or set "
+        raise RuntimeError(f"Could not download the {spec.name} weights from {url} ({exc}). Put "
+                           f"{filename!r} into {dest / 'models'} (or the offline assets), or set "
                            "TLH_SMOKE=1 for random weights.") from exc
 
 
-def _constructor_params(spec: Backbone) -> set[str]:
-    import inspect
-
-    import keras
-
-    if spec.factory is not None:
-        return set(inspect.signature(spec.factory).parameters)
-    return set(inspect.signature(getattr(keras.applications, spec.constructor)).parameters)

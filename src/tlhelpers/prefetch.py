@@ -304,22 +304,14 @@ def _is_download_failure(exc: BaseException) -> bool:
 
 
 def _fetch_weights(spec: dict) -> None:
-    import keras
 
     from tlhelpers import backbones
 
     b = backbones.get(spec["backbone"])
     if b.factory is not None:
-        backbones.download_factory_weights(b)
+        backbones.download_factory_weights(b, top=bool(spec["top"]))
         return
-    ctor = getattr(keras.applications, b.constructor)
-    kwargs = dict(b.kwargs)
-    if spec["alpha"]:
-        kwargs["alpha"] = spec["alpha"]
-    if spec["top"]:
-        ctor(include_top=True, weights="imagenet", **kwargs)
-    else:
-        ctor(include_top=False, weights="imagenet", input_shape=(spec["size"], spec["size"], 3), **kwargs)
+    b.construct(include_top=bool(spec["top"]), weights="imagenet", size=spec["size"], alpha=spec["alpha"] or None)
     # Keras downloads into $KERAS_HOME/models; copy into the cache root if KERAS_HOME pointed elsewhere.
     target = config.cache_root() / "keras" / "models" / spec["filename"]
     if not target.is_file():

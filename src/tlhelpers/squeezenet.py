@@ -36,17 +36,23 @@ FIRE_MODULES = [("fire2", 16, 64), ("fire3", 16, 64), ("fire4", 32, 128), ("fire
 
 
 def squeezenet_v1_1(input_shape: tuple[int, int, int] = (224, 224, 3), weights: str | os.PathLike | None = None,
-                    pooling: str | None = None, **_: Any) -> keras.Model:
-    """Build SqueezeNet v1.1 without its classifier.
+                    pooling: str | None = None, *, include_top: bool = False, **_: Any) -> keras.Model:
+    """Build SqueezeNet v1.1, by default without its classifier.
 
     Args:
         input_shape: ``(height, width, 3)``; at least 32 px. Defaults to 224 px.
-        weights: Path of the HDF5 weights file, or None for random weights.
-        pooling: None (feature map), ``"avg"`` or ``"max"``. Defaults to None.
+        weights: Path of the HDF5 weights file (with the top when
+            ``include_top``: ``WEIGHTS_FILE`` without ``_notop``), or None for
+            random weights.
+        pooling: None (feature map), ``"avg"`` or ``"max"``; without the top.
+            Defaults to None.
+        include_top: With the ImageNet classifier (dropout, ``conv10``: a 1x1
+            convolution to 1000 channels, ReLU, global average, softmax).
+            Defaults to False.
 
     Returns:
         A model from Caffe-preprocessed images to a ``[h, w, 512]`` feature map
-        (or 512 pooled features).
+        (or 512 pooled features, or 1000 ImageNet class probabilities).
     """
     import keras
     from keras import layers
@@ -61,7 +67,12 @@ def squeezenet_v1_1(input_shape: tuple[int, int, int] = (224, 224, 3), weights: 
         x = layers.Concatenate(name=f"{name}_concat")([left, right])
         if name in ("fire3", "fire5"):
             x = layers.MaxPooling2D(3, strides=2, name=f"pool{name[-1]}")(x)
-    if pooling == "avg":
+    if include_top:
+        x = layers.Dropout(0.5, name="drop9")(x)
+        x = layers.Conv2D(1000, 1, padding="valid", activation="relu", name="conv10")(x)
+        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+        x = layers.Activation("softmax", name="predictions")(x)
+    elif pooling == "avg":
         x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
     elif pooling == "max":
         x = layers.GlobalMaxPooling2D(name="max_pool")(x)

@@ -235,20 +235,11 @@ def standin_weights_file(backbone: Any, *, alpha: float | None, image_size: int,
     if target.is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    import inspect
-
-    kwargs = dict(backbone.kwargs)
-    ctor = backbone.factory or getattr(keras.applications, backbone.constructor)
-    if alpha is not None and "alpha" in inspect.signature(ctor).parameters:
-        kwargs["alpha"] = alpha
-    size = backbone.input_size if top else image_size
+    alpha = alpha if alpha is not None and "alpha" in backbone.constructor_params() else None
     policy = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy("float32")  # weight files hold float32 values
     try:
-        if backbone.factory is not None:
-            model = backbone.factory(input_shape=(size, size, 3), weights=None, **kwargs)
-        else:
-            model = ctor(include_top=top, weights=None, input_shape=(size, size, 3), **kwargs)
+        model = backbone.construct(include_top=top, weights=None, size=image_size, alpha=alpha)
     finally:
         keras.mixed_precision.set_global_policy(policy)
     tmp = target.with_name(target.name + f".{os.getpid()}.part")
