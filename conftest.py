@@ -48,6 +48,12 @@ def real_asset(relative: str) -> Path:
         pytest.skip(f"real offline assets absent: {exc}")
 
 
+@pytest.fixture
+def assets_root() -> Path:
+    """Return the offline assets folder, through :func:`real_asset` (skipped without it; failed in CI)."""
+    return real_asset(".")
+
+
 def laptop_tier_env(root: Path, assets: Path) -> dict[str, str]:
     """Return the laptop tier's environment under ``root``: the assets as a pre-filled cache, nothing else."""
     cache, empty = root / "cache", root / "no_assets_here"

@@ -5,7 +5,8 @@ import json
 import pandas as pd
 import pytest
 
-from tlhelpers import cli, config, evaluate, models, standins
+from conftest import real_asset
+from tlhelpers import cli, evaluate, models, standins
 
 
 def test_compare_writes_table_and_charts_and_records_failures(tmp_path, monkeypatch, capsys):
@@ -74,11 +75,8 @@ def test_train_then_predict_round_trip_small(tmp_path, monkeypatch, capsys):
 @pytest.mark.assets
 @pytest.mark.slow
 def test_real_train_then_predict_is_at_least_95_percent(tmp_path, monkeypatch, capsys):
-    try:
-        root = config.require_asset("cats_and_dogs_filtered")
-        config.require_asset("keras/models/mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top.h5")
-    except FileNotFoundError as exc:
-        pytest.skip(f"real offline assets absent: {exc}")
+    root = real_asset("cats_and_dogs_filtered")
+    real_asset("keras/models/mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top.h5")
     monkeypatch.setenv("TLH_SMOKE", "0")  # real weights must be found offline, never random
     model = tmp_path / "cats_dogs.keras"
     assert cli.main(["train", str(root), "--backbone", "MobileNetV2", "--alpha", "0.35", "--image-size", "224",

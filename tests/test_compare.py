@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 
-from tlhelpers import backbones, compare, config, data, models, plots, squeezenet
+from conftest import real_asset
+from tlhelpers import backbones, compare, data, models, plots, squeezenet
 
 matplotlib.use("Agg")
 
@@ -108,10 +109,7 @@ def test_squeezenet_is_a_registered_bring_your_own_backbone(monkeypatch, tmp_pat
 
 
 def _real(rel):
-    try:
-        return config.require_asset(rel)
-    except FileNotFoundError as exc:
-        pytest.skip(f"real offline assets absent: {exc}")
+    return real_asset(rel)
 
 
 @pytest.fixture(scope="module")

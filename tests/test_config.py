@@ -80,3 +80,19 @@ def test_describe_mode_names_every_lesson_and_part(key):
     """Every settings key, parts such as "02-folder" included, is described (it used to raise for parts)."""
     text = config.describe_mode(key)
     assert f"Lesson {key[:2]}" in text and "image" in text
+
+
+def test_a_missing_asset_skips_on_a_laptop_and_fails_in_ci(monkeypatch, tmp_path):
+    """conftest.real_asset: CI (TLH_REQUIRE_ASSETS=1) can never go green with its real-data tests skipped."""
+    from conftest import real_asset
+
+    monkeypatch.setenv("TLH_ASSETS_DIR", str(tmp_path / "nowhere"))
+    monkeypatch.delenv("TLH_REQUIRE_ASSETS", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="cats_and_dogs_filtered"):
+        real_asset("cats_and_dogs_filtered")
+    monkeypatch.setenv("TLH_REQUIRE_ASSETS", "1")
+    with pytest.raises(pytest.fail.Exception, match="TLH_REQUIRE_ASSETS=1 and a real offline asset is missing.*"
+                                                     "cats_and_dogs_filtered"):
+        real_asset("cats_and_dogs_filtered")
+    (tmp_path / "nowhere" / "cats_and_dogs_filtered").mkdir(parents=True)
+    assert real_asset("cats_and_dogs_filtered") == tmp_path / "nowhere" / "cats_and_dogs_filtered"

@@ -16,16 +16,14 @@ import keras
 import numpy as np
 import pytest
 
-from tlhelpers import config, data, export, features, models
+from conftest import real_asset
+from tlhelpers import data, export, features, models
 
 WEIGHTS = "keras/models/mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top.h5"
 
 
 def _asset(rel):
-    try:
-        return config.require_asset(rel)
-    except FileNotFoundError as exc:
-        pytest.skip(f"real offline assets absent: {exc}")
+    return real_asset(rel)
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tlhelpers import config, folders, standins
+from conftest import real_asset
+from tlhelpers import folders, standins
 
 
 def _fingerprint(root: Path) -> dict[str, tuple[str, int]]:
@@ -270,10 +271,7 @@ def test_imbalance_warns(tmp_path):
 
 @pytest.mark.assets
 def test_real_cats_and_dogs_split_counts_are_exact_and_stable(tmp_path):
-    try:
-        root = config.require_asset("cats_and_dogs_filtered") / "train"
-    except FileNotFoundError as exc:
-        pytest.skip(f"real offline assets absent: {exc}")
+    root = real_asset("cats_and_dogs_filtered") / "train"
     before = _fingerprint(root)
     runs = []
     for out in ("a", "b"):

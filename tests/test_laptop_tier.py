@@ -76,7 +76,7 @@ def _lesson_metrics(request, tmp_path: Path, said: dict[str, list[str]]) -> tupl
 
 
 @pytest.mark.after_notebooks
-@pytest.mark.skipif(ASSETS is None, reason="needs the offline assets (../shared/assets) to pre-fill the cache")
+@pytest.mark.usefixtures("assets_root")
 def test_prefilled_cache_gives_real_numbers_that_tell_the_story(request, tmp_path: Path, monkeypatch):
     import conftest
 

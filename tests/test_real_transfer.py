@@ -8,16 +8,14 @@ import time
 import keras
 import pytest
 
-from tlhelpers import backbones, config, data, evaluate, features, models, tfhub, training
+from conftest import real_asset
+from tlhelpers import backbones, data, evaluate, features, models, tfhub, training
 
 WEIGHTS = "keras/models/mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top.h5"
 
 
 def _asset(rel):
-    try:
-        return config.require_asset(rel)
-    except FileNotFoundError as exc:
-        pytest.skip(f"real offline assets absent: {exc}")
+    return real_asset(rel)
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from conftest import real_asset
 from tlhelpers import config, features, layers, models, standins, tfhub
 
 ASSET = tfhub.SMOKE_ASSET
@@ -18,10 +19,7 @@ ASSET = tfhub.SMOKE_ASSET
 @pytest.fixture(scope="module", params=["real", "tiny"])
 def module_path(request, tmp_path_factory):
     if request.param == "real":
-        try:
-            return str(config.require_asset(ASSET))
-        except FileNotFoundError as exc:
-            pytest.skip(f"real offline assets absent: {exc}")
+        return str(real_asset(ASSET))
     return str(standins.make_tiny_module(tmp_path_factory.mktemp("hub") / "tiny", input_size=64, output_dim=24))
 
 
