@@ -20,7 +20,7 @@ os.environ.setdefault("TLH_SMOKE", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
-import pytest  # noqa: E402
+import pytest
 
 #: Where the nbval kernels write their lessons' metrics (one JSON file per notebook).
 NBVAL_METRICS = Path(tempfile.mkdtemp(prefix="tlh-nbval-metrics-"))

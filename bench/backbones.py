@@ -18,7 +18,7 @@ import tempfile
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ["TLH_SMOKE"] = "0"
 
-from bench.common import write  # noqa: E402
+from bench.common import write
 
 
 def main() -> None:

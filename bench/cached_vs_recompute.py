@@ -22,7 +22,7 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ["TLH_SMOKE"] = "0"
 
-from bench.common import summarize, write  # noqa: E402
+from bench.common import summarize, write
 
 
 def _model(path: str):

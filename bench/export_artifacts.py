@@ -19,7 +19,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ["TLH_SMOKE"] = "0"
 
-from bench.common import write  # noqa: E402
+from bench.common import write
 
 VARIANTS = [("saved_model", None), ("litert", None), ("litert", "dynamic"), ("litert", "float16")]
 

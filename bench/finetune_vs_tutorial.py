@@ -23,7 +23,7 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ["TLH_SMOKE"] = "0"  # real weights must be found offline, never random
 
-from bench.common import summarize, write  # noqa: E402
+from bench.common import summarize, write
 
 
 def tutorial_recipe(train, val, image_size: int) -> dict:

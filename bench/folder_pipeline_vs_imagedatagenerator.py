@@ -27,8 +27,8 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from bench.common import summarize, write  # noqa: E402
-from tlhelpers.compare import PeakRSS  # noqa: E402
+from bench.common import summarize, write
+from tlhelpers.compare import PeakRSS
 
 
 def ours(train_dir, image_size: int, batch: int, epochs: int, fused: bool = True) -> dict:

@@ -519,7 +519,7 @@ print(f"route 1 took {time.perf_counter() - start:.0f} s (a fresh process on the
 if importlib.util.find_spec("keras_hub") is None:
     raise ImportError('Route 3 needs KerasHub: pip install "tlhelpers[kerashub]" (the setup cell does it on Colab '
                       "and Kaggle), restart the kernel, then run the notebook again.")
-import keras_hub  # noqa: E402
+import keras_hub
 
 PRESET = fcfg.get("kerashub_preset")
 where = kerashub.resolve(PRESET)  # a preset folder, the kagglehub cache, or the name KerasHub downloads

@@ -222,7 +222,7 @@ print(len(scan_report.duplicate_groups()), "duplicate groups in", root)
 # it runs on a clean copy (only trainable images, RGB), so no broken file can land in a split:
 
 # %%
-import splitfolders  # noqa: E402 - shown where it is used
+import splitfolders
 
 work_dir = Path(tempfile.mkdtemp())  # outside your folder; use a lasting place for real projects
 clean_dir = folders.write_clean_tree(scan_report, work_dir / "clean")

@@ -20,7 +20,7 @@ def server():
     """A local HTTP server: ``/missing`` answers 404, ``/file`` answers 8 bytes."""
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - the http.server name
+        def do_GET(self) -> None:
             if self.path == "/file":
                 self.send_response(200)
                 self.send_header("Content-Length", "8")
@@ -43,7 +43,7 @@ def server():
 def test_keras_get_file_failures_are_recognised_and_nothing_else(server, tmp_path):
     import keras
 
-    with pytest.raises(Exception) as not_found:  # noqa: PT011 - get_file raises a bare Exception
+    with pytest.raises(Exception) as not_found:
         keras.utils.get_file("x.bin", f"{server}/missing", cache_dir=str(tmp_path))
     assert kerascompat.is_download_failure(not_found.value)
     with pytest.raises(ValueError) as bad_hash:
@@ -61,7 +61,7 @@ def test_build_base_turns_a_failed_weights_download_into_advice_and_lets_a_bug_t
     monkeypatch.setattr(backbones, "resolve_weights", lambda *a, **k: "imagenet")
 
     def failing(**_):
-        raise Exception("URL fetch failure on https://storage.googleapis.com/x.h5: None -- unreachable")  # noqa: TRY002
+        raise Exception("URL fetch failure on https://storage.googleapis.com/x.h5: None -- unreachable")
 
     monkeypatch.setattr(keras.applications, "MobileNetV2", failing)
     with pytest.raises(RuntimeError, match="Could not download the ImageNet weights of MobileNetV2"):

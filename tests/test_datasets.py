@@ -11,7 +11,7 @@ def test_make_synthetic_folder_and_image_folder_roundtrip(tmp_path):
     assert names == ["cats", "dogs"]
     xs, ys = zip(*[(x.numpy(), y.numpy()) for x, y in ds], strict=True)
     x, y = np.concatenate(xs), np.concatenate(ys)
-    assert x.shape == (10, 16, 16, 3) and x.dtype == np.float32 and 0 <= x.min() and x.max() <= 255
+    assert x.shape == (10, 16, 16, 3) and x.dtype == np.float32 and x.min() >= 0 and x.max() <= 255
     assert y.tolist() == [0] * 5 + [1] * 5
     # cats are red-dominant, dogs green-dominant in the generated data: labels stay with their images
     cats, dogs = x[y == 0], x[y == 1]

@@ -163,7 +163,7 @@ def test_pipeline_images_plus_skipped_equals_files_and_folder_unchanged(messy, t
         for images, labels in ds:
             x = images.numpy()
             assert x.shape[1:] == (40, 40, 3) and x.dtype == np.float32  # RGB, right size
-            assert 0 <= x.min() and x.max() <= 255
+            assert x.min() >= 0 and x.max() <= 255
             seen += len(labels)
     assert seen + len(result.report.skipped) == len(expected)
     assert seen == sum(sum(c.values()) for c in result.counts.values())

@@ -15,9 +15,9 @@ import tensorflow as tf
 
 keras_hub = pytest.importorskip("keras_hub", reason="keras-hub is not installed: pip install -e '.[kerashub]'")
 
-import keras  # noqa: E402
+import keras
 
-from tlhelpers import compare, config, kerashub, models, prefetch, standins, training  # noqa: E402
+from tlhelpers import compare, config, kerashub, models, prefetch, standins, training
 
 SIZE = 32
 

@@ -37,7 +37,7 @@ class _Server:
             def log_message(self, *args: object) -> None:
                 pass
 
-            def do_GET(self) -> None:  # noqa: N802 - the http.server name
+            def do_GET(self) -> None:
                 name = self.path.lstrip("/").split("?")[0]
                 rng = self.headers.get("Range")
                 server.requests.append((name, rng))

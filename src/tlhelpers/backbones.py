@@ -528,7 +528,7 @@ def download_factory_weights(spec: Backbone, *, top: bool = False) -> str:
     if not spec.weights_url or not spec.weights_file:
         raise RuntimeError(f"{spec.name} has no weights URL; pass weights=<path of the weights file>.")
     filename = spec.weights_filename(top=top)
-    url = spec.weights_url.rsplit("/", 1)[0] + "/" + filename
+    url = spec.weights_url if not top else spec.weights_url.rsplit("/", 1)[0] + "/" + filename  # same release
     dest = config.cache_root() / "keras"
     try:
         return str(keras.utils.get_file(filename, url, cache_dir=str(dest), cache_subdir="models"))

@@ -194,7 +194,7 @@ def cache_location(cache: str | os.PathLike | None, num_images: int, image_size:
     else:
         folder = Path(cache)
         folder.mkdir(parents=True, exist_ok=True)
-    digest = hashlib.sha1(key.encode()).hexdigest()[:12]
+    digest = hashlib.sha1(key.encode(), usedforsecurity=False).hexdigest()[:12]
     return str(folder / f"images_{num_images}_{image_size}px_{digest}")
 
 

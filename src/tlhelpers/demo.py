@@ -192,10 +192,7 @@ def launch(model: keras.Model | str | os.PathLike, *, host: str = "127.0.0.1", p
     """
     from tlhelpers import models
 
-    if not isinstance(model, str | os.PathLike):
-        loaded = model
-    else:
-        loaded = models.load_model(model)
+    loaded = models.load_model(model) if isinstance(model, str | os.PathLike) else model
     app = build_app(loaded, top_k=top_k)
     hosted = in_hosted_notebook()
     if share is None:

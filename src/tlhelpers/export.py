@@ -210,7 +210,7 @@ def float32_twin(model: keras.Model) -> keras.Model:
     return twin
 
 
-def export_model(model: keras.Model, out: str | os.PathLike, *, format: str = "saved_model",  # noqa: A002
+def export_model(model: keras.Model, out: str | os.PathLike, *, format: str = "saved_model",
                  quantize: str | None = None, images: Any = None, overwrite: bool = False,
                  repeats: int = 20) -> ExportReport:
     """Export ``model`` and check the artifact against it.

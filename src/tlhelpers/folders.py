@@ -660,7 +660,7 @@ def _clean_name(f: FileVerdict, used: set[str]) -> str:
         ext = f.path.suffix
     name = f"{stem}{ext}"
     if name in used:  # same stem in a nested folder or with another extension
-        name = f"{stem}_{hashlib.sha1(str(f.path).encode()).hexdigest()[:8]}{ext}"
+        name = f"{stem}_{hashlib.sha1(str(f.path).encode(), usedforsecurity=False).hexdigest()[:8]}{ext}"
     used.add(name)
     return name
 

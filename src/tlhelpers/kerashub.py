@@ -230,7 +230,7 @@ def load_backbone(spec: str) -> keras.Model:
     where = resolve(spec)
     try:
         return keras_hub.models.Backbone.from_preset(where)
-    except Exception as exc:  # noqa: BLE001 - a failed download becomes instructions
+    except OSError as exc:  # no network or an HTTP error (requests' and kagglehub's errors are OSErrors)
         if Path(where).is_dir():
             raise
         raise RuntimeError(

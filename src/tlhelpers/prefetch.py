@@ -197,7 +197,8 @@ def _weights_dirs() -> list[Path]:
 
 def _hub_dirs(url: str) -> list[Path]:
     cache = Path(os.environ.get("TFHUB_CACHE_DIR") or config.cache_root() / "tfhub")
-    return [cache / hashlib.sha1(url.encode("utf8")).hexdigest()]
+    return [cache / hashlib.sha1(url.encode("utf8"), usedforsecurity=False)  # tensorflow_hub's cache name
+                     .hexdigest()]
 
 
 def is_cached(asset: Asset) -> Path | None:

@@ -20,6 +20,7 @@ The two shapes:
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -60,10 +61,8 @@ def _two_logical_cpus() -> list[str]:
     import tensorflow as tf
 
     cpus = tf.config.list_physical_devices("CPU")
-    try:
+    with contextlib.suppress(RuntimeError):  # already initialised: fine if it was split before
         tf.config.set_logical_device_configuration(cpus[0], [tf.config.LogicalDeviceConfiguration()] * 2)
-    except RuntimeError:  # already initialised: fine if it was split before
-        pass
     devices = [d.name for d in tf.config.list_logical_devices("CPU")]
     if len(devices) < 2:
         raise RuntimeError("The 2gpu rehearsal needs two logical CPU devices, but TensorFlow was initialised "

@@ -226,7 +226,7 @@ def run_lesson(
             client.execute(**({} if kernel_log is None else {"stdout": kernel_log, "stderr": kernel_log}))
     except CellExecutionError as exc:
         error = f"{exc.ename}: {exc.evalue}"
-    except Exception as exc:  # a kernel that dies or times out is a failed lesson, not a crash of the run
+    except Exception as exc:  # noqa: BLE001 - a kernel that dies or times out fails its lesson, not the whole run
         error = f"{type(exc).__name__}: {exc}"
     finally:
         if kernel_log is not None:

@@ -104,7 +104,7 @@ def load_weights_by_order(model: keras.Model, path: str | os.PathLike) -> int:
 
     convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
     with h5py.File(path, "r") as f:
-        group = f["model_weights"] if "model_weights" in f else f
+        group = f.get("model_weights", f)
         names = [n.decode() if isinstance(n, bytes) else n for n in group.attrs["layer_names"]]
         stored = []
         for name in names:

@@ -174,7 +174,7 @@ def resolve(handle: str, *, verbose: bool = True) -> str:
     try:
         with config.environment({"TFHUB_CACHE_DIR": str(cache_dir())}):  # tensorflow_hub reads it on each call
             path = hub.resolve(url)
-    except Exception as exc:  # noqa: BLE001 - turn any download failure into instructions
+    except OSError as exc:  # no network, an HTTP error (urllib's errors are OSErrors); anything else surfaces
         raise RuntimeError(
             f"Could not download the TF-Hub module {url} ({type(exc).__name__}: {exc}). Without network, "
             f"prefetch it where there is network with\n  TFHUB_CACHE_DIR={cache_dir()} python -c "
