@@ -18,8 +18,8 @@ DOC = Path(__file__).resolve().parents[1] / "docs" / "architecture.md"
 
 #: tier -> modules; the order of docs/architecture.md, bottom (0) to top.
 TIERS: dict[int, tuple[str, ...]] = {
-    0: ("atomic", "config", "data", "kerascompat", "report", "squeezenet"),
-    1: ("features", "rehearsal", "standins", "realfiles"),
+    0: ("atomic", "config", "data", "downloads", "kerascompat", "report"),
+    1: ("features", "rehearsal", "standins", "realfiles", "squeezenet"),
     2: ("backbones", "tfhub", "kerashub", "datasets", "folders"),
     3: ("layers",),
     4: ("models",),
@@ -173,3 +173,16 @@ def test_every_name_the_notebooks_call_exists_and_is_documented():
         assert hasattr(importlib.import_module(f"tlhelpers.{module}"), name), f"{module}.{name} does not exist"
         if module != "plots":  # the doc says plots.*
             assert f"`{module}.{name}`" in doc, f"docs/architecture.md does not list {module}.{name}"
+
+
+def test_every_address_and_digest_is_written_once():
+    """One registry of downloads (tlhelpers.downloads): an address or a SHA-256 written twice can drift apart."""
+    found: dict[str, list[str]] = {}
+    for path in sorted(PKG.glob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        for value in re.findall(r"https?://[^\s\"'`)<>]+|\b[0-9a-f]{64}\b", text):
+            if "127.0.0.1" not in value and "<" not in value:
+                found.setdefault(value.rstrip(".,;:"), []).append(path.stem)
+    twice = {value: where for value, where in found.items() if len(where) > 1}
+    assert not twice, f"written more than once (keep it in tlhelpers.downloads and read it from there): {twice}"
+    assert any(v.startswith("https://download.mlcc.google.com/") for v in found)  # the scan sees the registry

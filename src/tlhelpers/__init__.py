@@ -11,6 +11,7 @@ docs/architecture.md has the map, tests/test_architecture.py keeps it true):
     data: ``tf.data`` pipelines (per-batch resize, image folders).
     kerascompat: the private Keras internals the package uses, each behind one function.
     report: headline metrics for ``tlh run``.
+    downloads: every file the course downloads, once: addresses, digests, sizes, lessons.
     squeezenet: SqueezeNet v1.1 in Keras (bring-your-own backbone).
     features: run a frozen network once over a dataset (cached to a file on request).
     rehearsal: the GPU-shaped runtime imitation (entered via training).

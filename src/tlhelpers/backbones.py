@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from tlhelpers import config, kerascompat, realfiles, report
+from tlhelpers import config, kerascompat, realfiles, report, squeezenet
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
@@ -201,17 +201,13 @@ REGISTRY: dict[str, Backbone] = {b.name: b for b in [
 def _squeezenet_factory(include_top: bool = False, weights: str | None = None,
                         input_shape: tuple[int, int, int] = (224, 224, 3), pooling: str | None = None,
                         **_: Any) -> keras.Model:
-    from tlhelpers import squeezenet
-
     return squeezenet.squeezenet_v1_1(input_shape, weights=weights, pooling=pooling, include_top=include_top)
 
 
 REGISTRY["SqueezeNet"] = Backbone(
     "SqueezeNet", "", "imagenet_utils", "caffe", 224, 32,
     "SqueezeNet v1.1 (2016), 0.72 M params: not in keras.applications; the bring-your-own-backbone example.",
-    "squeezenet_weights_tf_dim_ordering_tf_kernels_notop.h5", factory=_squeezenet_factory,
-    weights_url="https://github.com/rcmalli/keras-squeezenet/releases/download/v1.0/"
-                "squeezenet_weights_tf_dim_ordering_tf_kernels_notop.h5")
+    squeezenet.WEIGHTS_FILE, factory=_squeezenet_factory, weights_url=squeezenet.WEIGHTS_URL)
 
 
 def names() -> list[str]:

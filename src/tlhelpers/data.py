@@ -22,6 +22,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "AUTOTUNE",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "CAFFE_MEAN_BGR",
     "ignored_reason",
     "make_pipeline",
     "take_examples",
@@ -31,6 +34,11 @@ __all__ = [
 ]
 
 AUTOTUNE = -1  # tf.data.AUTOTUNE, without importing TensorFlow at import time
+#: ImageNet's per-channel statistics (RGB, 0..1 scale): torch-style and KerasHub ResNet normalisation.
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+#: Caffe-style preprocessing's channel means (BGR, 0..255 scale): VGG16, ResNet50, SqueezeNet.
+CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 
 
 #: Folders and files that tools leave in image folders: never a class, never data (name -> why).

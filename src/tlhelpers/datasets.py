@@ -2,8 +2,8 @@
 
 What belongs here: the datasets the lessons load (TFDS CIFAR-10, the
 ``cats_and_dogs_filtered`` and ``flower_photos`` archives), their URLs and
-sizes in :data:`DOWNLOADS` (the single list ``tlh prefetch`` and ``tlh
-doctor`` read), where they are cached (``<cache root>/datasets``,
+sizes in :data:`DOWNLOADS` (what ``tlh prefetch`` and ``tlh doctor`` list;
+the addresses and digests themselves are :mod:`tlhelpers.downloads`'), where they are cached (``<cache root>/datasets``,
 ``<cache root>/tensorflow_datasets``), and which offline source stands in for
 each in smoke mode and the rehearsal (the real photos of the offline assets,
 ``tfds.testing.mock_data``, or generated folders from :mod:`tlhelpers.standins`).
@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tlhelpers import config, kerascompat, realfiles, report
+from tlhelpers import config, downloads, kerascompat, realfiles, report
 from tlhelpers.data import take_examples
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -39,9 +39,9 @@ __all__ = [
     "get_flower_photos",
 ]
 
-FLOWER_PHOTOS_URL = "https://storage.googleapis.com/download.tensorflow.org/example_images/flower_photos.tgz"
-#: The TF tutorial's current address first, then older ones (realfiles.FILES holds them once, with the digest).
-CATS_AND_DOGS_URLS = (realfiles.FILES["cats_and_dogs_filtered"].url, *realfiles.FILES["cats_and_dogs_filtered"].also)
+FLOWER_PHOTOS_URL = downloads.FILES["flower_photos"].url
+#: The TF tutorial's current address first, then older ones (tlhelpers.downloads holds them once, with the digest).
+CATS_AND_DOGS_URLS = (downloads.FILES["cats_and_dogs_filtered"].url, *downloads.FILES["cats_and_dogs_filtered"].also)
 CATS_AND_DOGS_URL = CATS_AND_DOGS_URLS[0]
 
 #: Label names of TFDS datasets whose mock data (smoke mode) carries numbers only.
@@ -68,11 +68,16 @@ class Download:
     getter: str = ""
 
 
+def _about_mb(key: str) -> str:
+    return f"about {downloads.FILES[key].size / 1e6:,.0f} MB"
+
+
 DOWNLOADS: dict[str, Download] = {d.key: d for d in [
-    Download("tfds:cifar10", "TensorFlow Datasets 'cifar10' (https://www.cs.toronto.edu/~kriz/cifar.html)",
-             "about 163 MB download"),
-    Download("file:cats_and_dogs_filtered", CATS_AND_DOGS_URL, "about 68 MB", "get_cats_and_dogs"),
-    Download("file:flower_photos", FLOWER_PHOTOS_URL, "about 220 MB", "get_flower_photos"),
+    Download("tfds:cifar10", f"TensorFlow Datasets 'cifar10' ({downloads.FILES['cifar10'].url})",
+             _about_mb("cifar10") + " download"),
+    Download("file:cats_and_dogs_filtered", CATS_AND_DOGS_URL, _about_mb("cats_and_dogs_filtered"),
+             "get_cats_and_dogs"),
+    Download("file:flower_photos", FLOWER_PHOTOS_URL, _about_mb("flower_photos"), "get_flower_photos"),
 ]}
 
 

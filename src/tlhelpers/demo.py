@@ -64,11 +64,12 @@ def overlay(photo: np.ndarray, heatmap: np.ndarray, *, alpha: float = 0.45) -> n
         ``[H, W, 3]`` uint8.
     """
     from matplotlib import colormaps
-    from PIL import Image
+
+    from tlhelpers import explain
 
     rgb = np.clip(np.asarray(photo, dtype=np.float32), 0, 255)
     h, w = rgb.shape[:2]
-    heat = np.asarray(Image.fromarray(np.asarray(heatmap, "float32")).resize((w, h), Image.BILINEAR))
+    heat = explain.upsample(np.asarray(heatmap)[None], (h, w))[0]
     colours = colormaps["jet"](np.clip(heat, 0, 1))[..., :3] * 255.0
     return np.clip((1 - alpha) * rgb + alpha * colours, 0, 255).astype(np.uint8)
 

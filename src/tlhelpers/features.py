@@ -1,9 +1,10 @@
-"""Feature caching: run a frozen backbone once, then train the head on its outputs.
+"""Feature caching: run a frozen backbone once and keep its outputs.
 
 What belongs here: computing pooled backbone features for a whole dataset
-(batch by batch, bounded memory, labels kept aligned) and training a head on
-them. With a frozen base, every epoch would otherwise push every image through
-the same unchanging network again.
+(batch by batch, bounded memory, labels kept aligned), and the progress bar it
+shows. With a frozen base, every epoch would otherwise push every image through
+the same unchanging network again. Training a head on the cached features is
+the lessons' own ``model.fit`` (lesson 02), not a helper here.
 """
 
 from __future__ import annotations

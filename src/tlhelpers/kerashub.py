@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tlhelpers import config, realfiles, report
+from tlhelpers.data import IMAGENET_MEAN, IMAGENET_STD
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
@@ -53,8 +54,9 @@ __all__ = [
 
 PREFIX = "kerashub:"
 
-_IMAGENET_SCALE = [1 / (255 * 0.229), 1 / (255 * 0.224), 1 / (255 * 0.225)]
-_IMAGENET_OFFSET = [-0.485 / 0.229, -0.456 / 0.224, -0.406 / 0.225]
+#: KerasHub's ImageNet normalisation as an image converter's scale and offset: (x / 255 - mean) / std.
+_IMAGENET_SCALE = tuple(1 / (255 * s) for s in IMAGENET_STD)
+_IMAGENET_OFFSET = tuple(-m / s for m, s in zip(IMAGENET_MEAN, IMAGENET_STD, strict=True))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,8 +78,8 @@ class KnownPreset:
     params: int
     image_size: int
     architecture: tuple[tuple[str, Any], ...]
-    scale: tuple[float, ...] = tuple(_IMAGENET_SCALE)
-    offset: tuple[float, ...] = tuple(_IMAGENET_OFFSET)
+    scale: tuple[float, ...] = _IMAGENET_SCALE
+    offset: tuple[float, ...] = _IMAGENET_OFFSET
     handle: str = ""
 
 

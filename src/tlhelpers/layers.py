@@ -24,12 +24,10 @@ import keras
 from keras import ops
 
 from tlhelpers import tfhub
+from tlhelpers.data import CAFFE_MEAN_BGR, IMAGENET_MEAN, IMAGENET_STD
 
 __all__ = ["PREPROCESS_MODES", "Preprocess", "RandomAffine", "ClassNames", "HubLayer", "expected_image_size"]
 
-_CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
-_TORCH_MEAN = (0.485, 0.456, 0.406)
-_TORCH_STD = (0.229, 0.224, 0.225)
 PREPROCESS_MODES = ("caffe", "tf", "torch", "none", "unit")
 
 
@@ -62,10 +60,10 @@ class Preprocess(keras.layers.Layer):
             return x / 255.0
         if self.mode == "caffe":
             x = ops.flip(x, axis=-1)  # RGB -> BGR
-            return x - ops.convert_to_tensor(_CAFFE_MEAN_BGR, dtype=x.dtype)
+            return x - ops.convert_to_tensor(CAFFE_MEAN_BGR, dtype=x.dtype)
         if self.mode == "torch":
-            mean = ops.convert_to_tensor(_TORCH_MEAN, dtype=x.dtype)
-            std = ops.convert_to_tensor(_TORCH_STD, dtype=x.dtype)
+            mean = ops.convert_to_tensor(IMAGENET_MEAN, dtype=x.dtype)
+            std = ops.convert_to_tensor(IMAGENET_STD, dtype=x.dtype)
             return (x / 255.0 - mean) / std
         return x  # "none": the backbone rescales 0..255 itself
 

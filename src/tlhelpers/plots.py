@@ -1,8 +1,9 @@
 """Plots for the lessons: learning curves, confusion matrices, image grids.
 
-What belongs here: functions that take data in and draw it. Each accepts an
-``ax=`` (or ``axes=``) to draw into, returns the Figure (and Axes), and never
-calls ``plt.show()`` or writes files; colours stay the same for the same run
+What belongs here: functions that take data in and draw it. Most accept an
+``ax=`` (:func:`plot_image_grid`: ``axes=``) to draw into and return the
+Figure (and Axes); :func:`plot_augmentations` and :func:`plot_gradcam` make a
+figure of their own and return it. None calls ``plt.show()`` or writes files; colours stay the same for the same run
 name within a session.
 """
 
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from tlhelpers import compare, report, training
+from tlhelpers import compare, explain, report, training
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
@@ -453,7 +454,6 @@ def plot_gradcam(
         The figure (a colour bar says what the colours mean).
     """
     import matplotlib.pyplot as plt
-    from PIL import Image
 
     n = len(images)
     if n == 0 or len(heatmaps) != n:
@@ -467,7 +467,7 @@ def plot_gradcam(
             continue
         photo = np.clip(np.asarray(images[i], dtype=float), 0, 255).astype(np.uint8)
         h, w = photo.shape[:2]
-        heat = np.asarray(Image.fromarray(np.asarray(heatmaps[i], "float32")).resize((w, h), Image.BILINEAR))
+        heat = explain.upsample(np.asarray(heatmaps[i])[None], (h, w))[0]
         ax.imshow(photo)
         shown = ax.imshow(np.clip(heat, 0, 1), cmap="jet", alpha=alpha, vmin=0, vmax=1)
         if titles is not None:

@@ -5,10 +5,11 @@ README's first command, sized for a laptop CPU) genuine transfer learning
 instead of numbers on generated images: the ``cats_and_dogs_filtered`` photos
 (68 MB), the MobileNetV2-0.35 ImageNet weights (2 MB), the MobileNetV2-0.35
 TF-Hub feature vector (5 MB), the SqueezeNet v1.1 weights (3 MB) and CIFAR-10
-through TensorFlow Datasets (163 MB). :data:`FILES` lists them with their
-addresses and checksums; :func:`locate` finds a cached copy; :func:`ensure`
-downloads a missing one once (progress, checksum, resume after an interruption)
-when the network is there; :func:`prepare` does that for one lesson and says,
+through TensorFlow Datasets (163 MB). :data:`FILES` lists them (from the one
+registry of downloads, :mod:`tlhelpers.downloads`, with their addresses and
+checksums); :func:`locate` finds a cached copy; :func:`ensure` downloads a
+missing one once (progress, checksum, resume after an interruption) when the
+network is there; :func:`prepare` does that for one lesson and says,
 as the lesson's first output, whether its numbers will mean anything.
 
 Where they live: ``<cache root>/assets/`` (see :func:`tlhelpers.config.cache_root`)
@@ -31,7 +32,6 @@ Full mode downloads the full-size datasets and weights itself (see
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import http.client
 import os
@@ -47,7 +47,7 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
-from tlhelpers import config
+from tlhelpers import config, downloads
 
 __all__ = [
     "OFFLINE_ENV",
@@ -74,85 +74,14 @@ _TRUE = {"1", "true", "yes", "on"}
 _CHUNK = 1 << 16
 
 
-@dataclasses.dataclass(frozen=True)
-class RealFile:
-    """One small real file (or folder) of the laptop tier.
-
-    Attributes:
-        key: Short name, e.g. ``"cats_and_dogs_filtered"``.
-        what: What it is, for people.
-        relative: Where it sits inside a cache or assets folder (same layout).
-        url: The current official address (tried first).
-        filename: The downloaded file's name (a mirror serves it under this name).
-        size: Download size in bytes (as published), for messages.
-        sha256: SHA-256 of the downloaded file, or None when the file is
-            checked by its content after unpacking instead.
-        unpack: ``"zip"``, ``"tar.gz"`` or None (a single file).
-        content: ``(count, digest)`` of the unpacked photos (see
-            :func:`content_digest`), or None.
-        marker: A file that must exist inside an unpacked folder.
-        also: Older addresses of the same file, tried in order when an earlier
-            one fails; every address is held to the same checks.
-    """
-
-    key: str
-    what: str
-    relative: str
-    url: str
-    filename: str
-    size: int
-    sha256: str | None = None
-    unpack: str | None = None
-    content: tuple[int, str] | None = None
-    marker: str = ""
-    also: tuple[str, ...] = ()
-
-
-FILES: dict[str, RealFile] = {f.key: f for f in [
-    RealFile(
-        "cats_and_dogs_filtered", "cats_and_dogs_filtered photos (2,000 train / 1,000 validation, cats and dogs)",
-        # The TF tutorial's address since tensorflow/docs 0e030eb (2025-11), then the one it used before.
-        "cats_and_dogs_filtered", "https://download.mlcc.google.com/mledu-datasets/cats_and_dogs_filtered.zip",
-        "cats_and_dogs_filtered.zip", 68_606_236, unpack="zip",
-        # The 2,999 photos' own checksums (../shared/assets/cats_and_dogs_filtered.sha256), folded into one digest.
-        content=(2999, "ed5616fbeac1c1efa6b8d067a12e1bfa59c1a232903576e3f2db3eb3562a32f6"), marker="train",
-        also=("https://storage.googleapis.com/mledu-datasets/cats_and_dogs_filtered.zip",)),
-    RealFile(
-        "mobilenet_v2_0.35", "MobileNetV2 (alpha 0.35) ImageNet weights, no top",
-        "keras/models/mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top.h5",
-        "https://storage.googleapis.com/tensorflow/keras-applications/mobilenet_v2/"
-        "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top.h5",
-        "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top.h5", 2_019_496,
-        sha256="67ded21fbf5fc8c95bc7854a75c0448d8c1b94a760e88d2b2d3b378f7f65d23a"),
-    RealFile(
-        "squeezenet", "SqueezeNet v1.1 ImageNet weights, no top",
-        "squeezenet/squeezenet_weights_tf_dim_ordering_tf_kernels_notop.h5",
-        "https://github.com/rcmalli/keras-squeezenet/releases/download/v1.0/"
-        "squeezenet_weights_tf_dim_ordering_tf_kernels_notop.h5",
-        "squeezenet_weights_tf_dim_ordering_tf_kernels_notop.h5", 3_002_560,
-        sha256="17154246284f555591549ac2c83e127abfbf4307dc4b0060fdaa2931d0fa38da"),
-    RealFile(
-        # tfhub.dev now redirects to Kaggle Models; the archive's checksum is not pinned (it is not published),
-        # so the unpacked module is checked for a SavedModel instead.
-        "mobilenet_v2_035_224_feature_vector", "MobileNetV2-0.35 TF-Hub feature vector (224 px in, 1280 out)",
-        "tfhub/mobilenet_v2_035_224_feature_vector",
-        "https://tfhub.dev/google/imagenet/mobilenet_v2_035_224/feature_vector/5?tf-hub-format=compressed",
-        "mobilenet_v2_035_224_feature_vector.tar.gz", 5_000_000, unpack="tar.gz", marker="saved_model.pb"),
-    RealFile(
-        "cifar10", "CIFAR-10 through TensorFlow Datasets (the lessons take small slices)",
-        "tensorflow_datasets/cifar10", "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz",
-        "tfds:cifar10", 162_000_000),
-]}
-
-#: What each lesson's smoke mode (the laptop tier) reads.
+#: One file of the registry (:class:`tlhelpers.downloads.Download`).
+RealFile = downloads.Download
+#: The laptop tier's real files, by key: the registry's files that some lesson's smoke mode reads.
+FILES: dict[str, RealFile] = downloads.smoke_files()
+#: What each lesson's smoke mode (the laptop tier) reads, in the registry's order.
 LESSON_FILES: dict[str, tuple[str, ...]] = {
-    "01": ("cifar10",),
-    "02": ("cifar10", "mobilenet_v2_035_224_feature_vector", "cats_and_dogs_filtered"),
-    "03": ("cats_and_dogs_filtered", "mobilenet_v2_0.35", "cifar10"),
-    "04": ("cats_and_dogs_filtered", "mobilenet_v2_0.35", "squeezenet"),
-    "05": ("cats_and_dogs_filtered", "mobilenet_v2_0.35"),
-    "06": ("cats_and_dogs_filtered", "mobilenet_v2_0.35"),
-}
+    lesson: tuple(key for key, spec in FILES.items() if lesson in spec.smoke_lessons)
+    for lesson in ("01", "02", "03", "04", "05", "06")}
 
 _network_failed: list[str] = []  # the first network failure of this process; later calls don't retry
 _rejected: set[str] = set()  # keys whose download failed its checks in this process

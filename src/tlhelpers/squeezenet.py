@@ -22,13 +22,15 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
+from tlhelpers import downloads
+
 if TYPE_CHECKING:  # pragma: no cover
     import keras
 
 __all__ = ["WEIGHTS_FILE", "WEIGHTS_URL", "squeezenet_v1_1", "load_weights_by_order", "FIRE_MODULES"]
 
-WEIGHTS_FILE = "squeezenet_weights_tf_dim_ordering_tf_kernels_notop.h5"
-WEIGHTS_URL = f"https://github.com/rcmalli/keras-squeezenet/releases/download/v1.0/{WEIGHTS_FILE}"
+WEIGHTS_FILE = downloads.FILES["squeezenet"].filename
+WEIGHTS_URL = downloads.FILES["squeezenet"].url
 
 #: (name, squeeze filters, expand filters) in network order; a max-pool follows fire3 and fire5.
 FIRE_MODULES = [("fire2", 16, 64), ("fire3", 16, 64), ("fire4", 32, 128), ("fire5", 32, 128),

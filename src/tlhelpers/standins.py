@@ -4,7 +4,9 @@ What belongs here, and nowhere else: generated image folders, a folder of
 awkward files, copies of a few real photos, tiny TF-Hub-style SavedModels, and
 stand-in ImageNet weight files with random values for the GPU-shaped
 rehearsal. Production modules reach in only from their offline branches
-(smoke mode, rehearsal); nothing here is used in full mode.
+(smoke mode, rehearsal). One thing runs in every mode: lesson 05 calls
+:func:`make_messy_folder` to show what a scan finds in a folder of awkward
+files, full mode included.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from tlhelpers.data import IMAGENET_MEAN, IMAGENET_STD
 
 __all__ = [
     "make_synthetic_folder",
@@ -287,8 +291,8 @@ def make_preset(path: str | os.PathLike, *, architecture: dict[str, Any] | None 
         backbone = keras_hub.models.ResNetBackbone(**arch)
         converter = keras_hub.layers.ResNetImageConverter(
             image_size=(image_size, image_size),
-            scale=[1 / (255 * 0.229), 1 / (255 * 0.224), 1 / (255 * 0.225)],
-            offset=[-0.485 / 0.229, -0.456 / 0.224, -0.406 / 0.225])
+            scale=[1 / (255 * s) for s in IMAGENET_STD],
+            offset=[-m / s for m, s in zip(IMAGENET_MEAN, IMAGENET_STD, strict=True)])
         preprocessor = keras_hub.models.ResNetImageClassifierPreprocessor(image_converter=converter)
         task = keras_hub.models.ResNetImageClassifier(backbone=backbone, num_classes=num_classes,
                                                       preprocessor=preprocessor)

@@ -25,7 +25,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from tlhelpers import config, realfiles, report
+from tlhelpers import config, downloads, realfiles, report
 
 __all__ = [
     "HubModel",
@@ -80,7 +80,7 @@ HANDLES: dict[str, HubModel] = {m.name: m for m in [
     HubModel("mobilenet_v2_100_224", "https://tfhub.dev/google/imagenet/mobilenet_v2_100_224/feature_vector/5",
              _K + "google/mobilenet-v2/TensorFlow2/100-224-feature-vector/2", 224, 1280,
              "MobileNetV2 (alpha 1.0): fast and small."),
-    HubModel("mobilenet_v2_035_224", "https://tfhub.dev/google/imagenet/mobilenet_v2_035_224/feature_vector/5",
+    HubModel("mobilenet_v2_035_224", downloads.TFHUB_MOBILENET_V2_035,
              _K + "google/mobilenet-v2/TensorFlow2/035-224-feature-vector/2", 224, 1280,
              "MobileNetV2 (alpha 0.35): tiny; the offline assets hold a copy of it."),
     HubModel("efficientnet_b0", "https://tfhub.dev/tensorflow/efficientnet/b0/feature-vector/1",

@@ -1,8 +1,11 @@
 """Training helpers: seeding, timing, the accelerator, and the two-phase recipe with its resumable backup.
 
-What belongs here: code around ``model.fit`` that every lesson repeats. The
-lessons write compile, freeze and unfreeze themselves first; ``fit_two_phase``
-then packages those steps (and the backup that survives a killed session).
+What belongs here: code around ``model.fit`` that every lesson repeats.
+``fit_two_phase`` does the whole recipe itself: it freezes the base, compiles
+and trains the head, unfreezes the top of the base (BatchNorm kept frozen),
+recompiles with a lower learning rate and fine-tunes, with a backup after
+every epoch that survives a killed session. Lesson 03 writes those steps out
+by hand before it uses the helper.
 """
 
 from __future__ import annotations
