@@ -68,8 +68,7 @@ def build_scratch_cnn(
     import keras
     kl = keras.layers
 
-    if num_classes < 2:
-        raise ValueError(f"num_classes must be at least 2, got {num_classes}.")
+    _check_classes(num_classes)
     inputs = keras.Input(shape=input_shape, name="image")
     x = kl.Rescaling(1.0 / 255, name="rescale_0_1")(inputs)
     for i, f in enumerate(filters):
@@ -203,25 +202,16 @@ def build_transfer_model(
                              "preset (or a preset folder) instead.")
         return build_kerashub_model(str(backbone), num_classes, image_size=image_size, dropout=dropout,
                                     augmentation=augmentation, name=name)
-    if num_classes < 2:
-        raise ValueError(f"num_classes must be at least 2, got {num_classes}.")
+    _check_classes(num_classes)
     spec = backbones.get(backbone)
     size = image_size or spec.input_size
     base = backbones.build_base(spec, image_size=size, weights=weights, alpha=alpha)
     base.trainable = False
     freeze_batchnorm(base)
-
-    head = build_head(base.output_shape[-1], num_classes, dropout=dropout)
-
-    inputs = keras.Input((size, size, 3), name="image")
-    x = augmentation(inputs) if augmentation is not None else inputs
-    x = layers.Preprocess(spec.preprocess, name="preprocess")(x)
-    x = base(x, training=False)
-    pooled = keras.layers.GlobalAveragePooling2D(name="pool")(x)
-    outputs = head(pooled)
-    model = keras.Model(inputs, outputs, name=name or f"{spec.name.lower()}_transfer")
-    features = keras.Model(inputs, pooled, name=f"{model.name}_features")
-    return TransferModel(model=model, base=base, features=features, head=head, backbone=spec, image_size=size)
+    return _assemble(size, layers.Preprocess(spec.preprocess, name="preprocess"),
+                     lambda x: keras.layers.GlobalAveragePooling2D(name="pool")(base(x, training=False)),
+                     num_classes, augmentation=augmentation, dropout=dropout,
+                     name=name or f"{spec.name.lower()}_transfer", base=base, backbone=spec)
 
 
 def build_hub_model(handle: str, num_classes: int, *, image_size: int | None = None, dropout: float = 0.2,
@@ -245,23 +235,15 @@ def build_hub_model(handle: str, num_classes: int, *, image_size: int | None = N
         A :class:`TransferModel` (uncompiled) whose ``base`` is the
         :class:`~tlhelpers.layers.HubLayer` (named ``"hub"``).
     """
-    import keras
-
     from tlhelpers import tfhub
 
-    if num_classes < 2:
-        raise ValueError(f"num_classes must be at least 2, got {num_classes}.")
+    _check_classes(num_classes)
     layer = layers.HubLayer(handle, trainable=trainable, name="hub")
     native = tfhub.HANDLES[handle].input_size if handle in tfhub.HANDLES else 224
     size = int(image_size or layer.expected_size or native)
-    inputs = keras.Input((size, size, 3), name="image")
-    x = augmentation(inputs) if augmentation is not None else inputs
-    x = layers.Preprocess("unit", name="to_unit_range")(x)
-    feats = layer(x)
-    head = build_head(feats.shape[-1], num_classes, dropout=dropout)
-    model = keras.Model(inputs, head(feats), name="hub_classifier")
-    return TransferModel(model=model, base=layer, features=keras.Model(inputs, feats, name="hub_features"),
-                         head=head, backbone=None, image_size=size, handle=handle)
+    return _assemble(size, layers.Preprocess("unit", name="to_unit_range"), layer, num_classes,
+                     augmentation=augmentation, dropout=dropout, name="hub_classifier",
+                     features_name="hub_features", base=layer, handle=handle)
 
 
 def _freeze_kerashub(base: Any, converter: Any, image_size: int | None) -> tuple[int, Any, Any]:
@@ -318,8 +300,7 @@ def build_kerashub_model(preset: str, num_classes: int, *, image_size: int | Non
     """
     import keras
 
-    if num_classes < 2:
-        raise ValueError(f"num_classes must be at least 2, got {num_classes}.")
+    _check_classes(num_classes)
     spec = preset if kerashub.is_preset(preset) else kerashub.PREFIX + preset
     base = kerashub.load_backbone(spec)
     converter = kerashub.load_converter(spec)
@@ -328,16 +309,10 @@ def build_kerashub_model(preset: str, num_classes: int, *, image_size: int | Non
         print(f"NOTICE: the KerasHub preset {kerashub.preset_name(spec)} has no image converter, so the backbone "
               "gets raw 0..255 pixels. Check on its model card what input it expects.")
 
-    inputs = keras.Input((size, size, 3), name="image")
-    x = augmentation(inputs) if augmentation is not None else inputs
-    x = keras.layers.Rescaling(scale, offset, name="preprocess")(x)
-    pooled = _pool(base(_as_backbone_input(base, x), training=False))
-    head = build_head(pooled.shape[-1], num_classes, dropout=dropout)
-    label = kerashub.preset_name(spec)
-    model = keras.Model(inputs, head(pooled), name=name or f"{label}_transfer")
-    features = keras.Model(inputs, pooled, name=f"{model.name}_features")
-    return TransferModel(model=model, base=base, features=features, head=head, backbone=None, image_size=size,
-                         preset=spec)
+    return _assemble(size, keras.layers.Rescaling(scale, offset, name="preprocess"),
+                     lambda x: _pool(base(_as_backbone_input(base, x), training=False)), num_classes,
+                     augmentation=augmentation, dropout=dropout,
+                     name=name or f"{kerashub.preset_name(spec)}_transfer", base=base, preset=spec)
 
 
 def from_kerashub_classifier(classifier: Any, *, image_size: int | None = None) -> TransferModel:
@@ -375,12 +350,34 @@ def from_kerashub_classifier(classifier: Any, *, image_size: int | None = None) 
     steps += [classifier.output_dense, keras.layers.Activation("softmax", dtype="float32", name="probabilities")]
     head = keras.Sequential(steps, name="head")
 
+    return _assemble(size, keras.layers.Rescaling(scale, offset, name="preprocess"),
+                     lambda x: classifier.pooler(base(_as_backbone_input(base, x), training=False)), head,
+                     name=f"{classifier.name}_course", base=base)
+
+
+def _check_classes(num_classes: int) -> None:
+    if num_classes < 2:
+        raise ValueError(f"num_classes must be at least 2, got {num_classes}.")
+
+
+def _assemble(size: int, preprocess: Any, features_of: Any, head: Any, *, augmentation: Any = None,
+              dropout: float = 0.2, name: str, features_name: str | None = None, **fields: Any) -> TransferModel:
+    """Assemble the course's one model layout around a frozen base; every builder of this module ends here.
+
+    raw images (``size`` x ``size`` x 3, 0..255) -> [augmentation] -> ``preprocess`` (exactly once, inside the
+    model) -> ``features_of`` (the base and its pooling) -> ``head`` (a model, or the number of classes: then
+    :func:`build_head` with ``dropout``). ``fields`` go to :class:`TransferModel` (``base``, ``backbone``...).
+    """
+    import keras
+
     inputs = keras.Input((size, size, 3), name="image")
-    x = keras.layers.Rescaling(scale, offset, name="preprocess")(inputs)
-    pooled = classifier.pooler(base(_as_backbone_input(base, x), training=False))
-    model = keras.Model(inputs, head(pooled), name=f"{classifier.name}_course")
-    features = keras.Model(inputs, pooled, name=f"{model.name}_features")
-    return TransferModel(model=model, base=base, features=features, head=head, backbone=None, image_size=size)
+    x = augmentation(inputs) if augmentation is not None else inputs
+    pooled = features_of(preprocess(x))
+    if isinstance(head, int):
+        head = build_head(pooled.shape[-1], head, dropout=dropout)
+    model = keras.Model(inputs, head(pooled), name=name)
+    features = keras.Model(inputs, pooled, name=features_name or f"{model.name}_features")
+    return TransferModel(model=model, features=features, head=head, image_size=size, **{"backbone": None, **fields})
 
 
 def build_head(feature_dim: int, num_classes: int, *, dropout: float = 0.2) -> keras.Model:
@@ -396,8 +393,7 @@ def build_head(feature_dim: int, num_classes: int, *, dropout: float = 0.2) -> k
     """
     import keras
 
-    if num_classes < 2:
-        raise ValueError(f"num_classes must be at least 2, got {num_classes}.")
+    _check_classes(num_classes)
     return keras.Sequential([
         keras.Input((int(feature_dim),)),
         keras.layers.Dropout(dropout, name="head_dropout"),
