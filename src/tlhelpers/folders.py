@@ -839,39 +839,46 @@ def split_folder(
 
 
 def load_splits(
-    split_dir: str | os.PathLike,
+    split_dir: str | os.PathLike | dict[str, Path],
     *,
     image_size: int,
     batch_size: int,
     seed: int = 42,
 ) -> tuple[dict[str, tf.data.Dataset], list[str]]:
-    """Load every split of a :func:`split_folder` output as batches of raw 0..255 RGB images.
+    """Load the splits of a folder as batches of raw 0..255 RGB images: the one split loader.
 
-    Every file of the split is loaded (decoded and resized per image, cached
-    as uint8, prefetched); ``train`` is reshuffled each epoch.
+    Every file of each split is loaded (decoded and resized per image, cached
+    as uint8, prefetched); ``train`` is reshuffled each epoch. Every split must
+    hold the same classes as ``train``.
 
     Args:
-        split_dir: ``SplitResult.output`` (holding ``train/``, ``val/``, maybe ``test/``).
+        split_dir: ``SplitResult.output`` (holding ``train/``, ``val/``, maybe
+            ``test/``), or a mapping ``{"train": folder, "val": folder, ...}``.
         image_size: Side length in pixels.
         batch_size: Batch size.
         seed: Shuffle seed. Defaults to 42.
 
     Returns:
         ``({"train": ds, "val": ds, ["test": ds]}, class names)``.
+
+    Raises:
+        FileNotFoundError: No ``train`` split.
+        FolderError: A split's classes differ from train's.
     """
-    split_dir = Path(split_dir)
-    if not (split_dir / "train").is_dir():
+    if isinstance(split_dir, dict):
+        parts = {split: Path(folder) for split, folder in split_dir.items()}
+    else:
+        parts = {s: Path(split_dir) / s for s in ("train", "val", "test") if (Path(split_dir) / s).is_dir()}
+    if "train" not in parts:
         raise FileNotFoundError(f"{split_dir} has no train/ folder. Pass SplitResult.output from split_folder().")
     out: dict[str, Any] = {}
     names: list[str] | None = None
-    for split in ("train", "val", "test"):
-        if (split_dir / split).is_dir():
-            ds, split_names = data.image_folder(split_dir / split, image_size=image_size, batch_size=batch_size,
-                                                shuffle=split == "train", seed=seed, all_files=True)
-            if names is not None and split_names != names:
-                raise FolderError(f"{split} has classes {split_names}, train has {names}.")
-            names = split_names
-            out[split] = ds
+    for split, folder in sorted(parts.items(), key=lambda kv: kv[0] != "train"):  # train first
+        ds, split_names = data.image_folder(folder, image_size=image_size, batch_size=batch_size,
+                                            shuffle=split == "train", seed=seed, all_files=True)
+        if names is not None and split_names != names:
+            raise FolderError(f"{split} ({folder}) has classes {split_names}, train has {names}.")
+        names, out[split] = split_names, ds
     return out, names or []
 
 
@@ -901,18 +908,14 @@ def train_val_datasets(
     val_dir = next((root / n for n in ("validation", "val") if (root / n).is_dir()), None)
     if (root / "train").is_dir() and val_dir is not None:
         reports = {"train": scan(root / "train"), "val": scan(val_dir)}
-        datasets, names = {}, None
+        parts = {}
         for split, rep in reports.items():
-            clean = write_clean_tree(rep, work / "clean" / split)
-            (clean / _SPLIT_MARKER).unlink()
-            datasets[split], split_names = data.image_folder(clean, image_size=image_size, batch_size=batch_size,
-                                                             shuffle=split == "train", seed=seed, all_files=True)
-            if names is not None and split_names != names:
-                raise FolderError(f"train has classes {names} but {val_dir.name} has {split_names}.")
-            names = split_names
+            parts[split] = write_clean_tree(rep, work / "clean" / split)
+            (parts[split] / _SPLIT_MARKER).unlink()
+        datasets, names = load_splits(parts, image_size=image_size, batch_size=batch_size, seed=seed)
         skipped = sum(len(r.skipped) for r in reports.values())
         text = f"{root}: train/ and {val_dir.name}/ used as given; {skipped} unusable files skipped"
-        return datasets["train"], datasets["val"], names or [], text
+        return datasets["train"], datasets["val"], names, text
     result = split_folder(root, work / "split_data", ratio=(1 - val_fraction, val_fraction), seed=seed)
     splits, names = load_splits(result.output, image_size=image_size, batch_size=batch_size, seed=seed)
     text = (f"{root}: split {1 - val_fraction:.0%} / {val_fraction:.0%} with seed {seed}; "

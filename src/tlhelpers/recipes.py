@@ -14,7 +14,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from tlhelpers import atomic, backbones, data, evaluate, folders, kerashub, models, training
+from tlhelpers import atomic, backbones, evaluate, folders, kerashub, models, training
 
 __all__ = ["TrainReport", "train_folder"]
 
@@ -73,8 +73,6 @@ def _splits(root: Path, work: Path, *, image_size: int, batch_size: int,
     """Return ``({"train", "val"[, "test"]: dataset}, classes, description, scan reports, moved duplicates)``."""
     val_dir = next((root / n for n in ("validation", "val") if (root / n).is_dir()), None)
     if (root / "train").is_dir() and val_dir is not None:
-        out: dict[str, Any] = {}
-        names: list[str] | None = None
         parts = {"train": root / "train"}
         if (root / "test").is_dir():
             parts.update(val=val_dir, test=root / "test")
@@ -90,14 +88,10 @@ def _splits(root: Path, work: Path, *, image_size: int, batch_size: int,
             if split == "train" or (root / "test").is_dir():
                 rep = folders.scan(folder)
                 reports.append(rep)
-                folder = folders.write_clean_tree(rep, work / "clean" / split)
-            ds, split_names = data.image_folder(folder, image_size=image_size, batch_size=batch_size,
-                                                shuffle=split == "train", seed=seed, all_files=True)
-            if names is not None and split_names != names:
-                raise folders.FolderError(f"{split} has classes {split_names}, train has {names}.")
-            names, out[split] = split_names, ds
+                parts[split] = folders.write_clean_tree(rep, work / "clean" / split)
+        out, names = folders.load_splits(parts, image_size=image_size, batch_size=batch_size, seed=seed)
         skipped = sum(len(r.skipped) for r in reports)
-        return out, names or [], f"{root}: {how}; {skipped} unusable files skipped", reports, moved
+        return out, names, f"{root}: {how}; {skipped} unusable files skipped", reports, moved
     result = folders.split_folder(root, work / "split_data", ratio=(0.7, 0.15, 0.15), seed=seed)
     splits, names = folders.load_splits(result.output, image_size=image_size, batch_size=batch_size, seed=seed)
     return splits, names, (f"{root}: split 70 % / 15 % / 15 % (train / validation / held-out test) with seed "
