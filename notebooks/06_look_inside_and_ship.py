@@ -290,7 +290,7 @@ pd.DataFrame(rows)
 
 # %% [markdown]
 # Read the table: computing in float32 like the Keras model (on a CPU), the float32 artifacts should agree on every
-# photo, with differences of 1e-5 or less (rounding in a different order). On a GPU the Keras model computes in
+# photo, with differences near 1e-5 (rounding in a different order; the benchmark measured at most 1.2e-05, `docs/benchmarks.md` section 7). On a GPU the Keras model computes in
 # float16 (mixed precision) while the artifacts compute in float32 (`export.float32_twin`: LiteRT has no float16
 # kernels for these layers), so expect differences near 1e-3 and, rarely, a photo on the edge that flips. Dynamic quantization trades a little agreement for size; on this repository's benchmark
 # (real cats-vs-dogs photos, MobileNetV2-0.35, `docs/benchmarks.md` section 7) it agreed on 99.5 % of 200 photos
