@@ -18,7 +18,7 @@
 #
 # You use a network pre-trained on ImageNet, published on TF-Hub, as a frozen feature extractor, train a
 # small classifier on its features, and make that training several times faster by computing the features once
-# (measured in [benchmarks section 3](../docs/benchmarks.md#3-feature-extraction-cached-features-versus-recompute-every-epoch):
+# (measured in [benchmarks section 3](https://github.com/tl-course/transfer-learning-course/blob/main/docs/benchmarks.md#3-feature-extraction-cached-features-versus-recompute-every-epoch):
 # 18.0 s instead of 142.8 s for 10 epochs on 1,999 photos, the same accuracy, 2 CPU cores).
 #
 # [![Open in Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/tl-course/transfer-learning-course/blob/main/notebooks/02_tfhub_feature_extraction.ipynb)
@@ -48,7 +48,7 @@
 # downloads, decoding, XLA compilation and Part 3's route 1, which runs on the CPU, add to it). `tlh run --full` on a T4 records the real time and
 # peak GPU memory in `runs/<time>/summary.md`.
 #
-# Measured in this course (2 CPU cores, real photos, `tests/test_real_transfer.py`): a head trained on cached
+# Measured in this course (2 CPU cores, real photos, [`tests/test_real_transfer.py`](https://github.com/tl-course/transfer-learning-course/blob/main/tests/test_real_transfer.py)): a head trained on cached
 # features of a TF-Hub MobileNetV2-0.35 module reaches 96.8 % validation accuracy on the 1,000 validation
 # photos of `cats_and_dogs_filtered`.
 
@@ -559,7 +559,7 @@ print("first outputs:", np.array2string(logits[:3], precision=3).replace("\n", "
 #
 # **Trap 3: `backbone.trainable = True` leaves BatchNorm training.** KerasHub's classifier calls its backbone
 # without `training=False`, so once the backbone is trainable its BatchNorm layers replace the ImageNet
-# statistics with those of your batches (`tests/test_kerashub.py` measures it). The course's `models.unfreeze`
+# statistics with those of your batches ([`tests/test_kerashub.py`](https://github.com/tl-course/transfer-learning-course/blob/main/tests/test_kerashub.py) measures it). The course's `models.unfreeze`
 # keeps every BatchNorm layer frozen:
 
 # %%
@@ -614,7 +614,7 @@ print(f"validation accuracy: raw pixels in {np.mean(once == val_labels):.3f}, "
 # output is a feature map, so the rest is what Lesson 03 does with `keras.applications`. Some presets are
 # backbones only: DINOv2 and DINOv3 (self-supervised, trained without labels) have no classifier task in
 # KerasHub, so this is their route; they output a sequence of tokens instead of a feature map, which the course's
-# builder averages (`tests/test_kerashub.py` builds a tiny DINOv2 that way). Written out for this preset:
+# builder averages ([`tests/test_kerashub.py`](https://github.com/tl-course/transfer-learning-course/blob/main/tests/test_kerashub.py) builds a tiny DINOv2 that way). Written out for this preset:
 
 # %%
 kh_backbone = keras_hub.models.Backbone.from_preset(where)

@@ -50,7 +50,7 @@
 #
 # Note: with the same recipe at 224 px and all 2,000 training images, this course's test suite measured
 # 97.0 % validation accuracy with the base frozen and 97.1 % after fine-tuning for MobileNetV2-0.35
-# (2 CPU cores, `tests/test_real_transfer.py`).
+# (2 CPU cores, [`tests/test_real_transfer.py`](https://github.com/tl-course/transfer-learning-course/blob/main/tests/test_real_transfer.py)).
 
 # %% [markdown]
 # ## Setup
@@ -682,7 +682,7 @@ plt.show()
 # fine-tuned, and saved a model that takes raw photos.
 #
 # In Part 2, `training.fit_two_phase` packaged this recipe and made phase 1 faster by computing the frozen
-# base's features once instead of every epoch ([benchmarks section 4](../docs/benchmarks.md#4-end-to-end-two-phase-fine-tuning-versus-the-official-tensorflow-tutorial-recipe):
+# base's features once instead of every epoch ([benchmarks section 4](https://github.com/tl-course/transfer-learning-course/blob/main/docs/benchmarks.md#4-end-to-end-two-phase-fine-tuning-versus-the-official-tensorflow-tutorial-recipe):
 # 61.3 s against 488.6 s for the official tutorial's recipe on 1,999 photos, 2 CPU cores, accuracy at least
 # as high).
 #

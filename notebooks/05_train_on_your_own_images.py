@@ -293,7 +293,7 @@ plt.show()
 #
 # Four separate layers resample every image four times. `layers.RandomAffine` does flip, rotation, zoom and
 # shift in one resampling (less blur, and faster: in
-# [benchmarks section 1](../docs/benchmarks.md#1-input-pipeline-our-folder-pipeline-versus-imagedatagenerator) the
+# [benchmarks section 1](https://github.com/tl-course/transfer-learning-course/blob/main/docs/benchmarks.md#1-input-pipeline-our-folder-pipeline-versus-imagedatagenerator) the
 # pipeline with it ran 4.17x the images/s of `ImageDataGenerator`, with the four separate layers 1.27x);
 # `models.build_augmentation` uses it.
 # Here is the augmentation this lesson uses, applied to one training photo:

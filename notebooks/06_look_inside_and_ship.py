@@ -258,7 +258,7 @@ plt.show()
 # - Saliency maps can look convincing even for a model with random weights (Adebayo et al., "Sanity Checks for
 #   Saliency Maps", 2018). The course's own test checks that Grad-CAM puts its mass where the decision really is:
 #   on a task where only the left half of the image carries the label, 96 % of the heat map falls in that half
-#   (`tests/test_explain.py`).
+#   ([`tests/test_explain.py`](https://github.com/tl-course/transfer-learning-course/blob/main/tests/test_explain.py)).
 
 # %% [markdown]
 # ## Export for serving and for phones, with proof
@@ -290,10 +290,10 @@ pd.DataFrame(rows)
 
 # %% [markdown]
 # Read the table: computing in float32 like the Keras model (on a CPU), the float32 artifacts should agree on every
-# photo, with differences near 1e-5 (rounding in a different order; the benchmark measured at most 1.2e-05, `docs/benchmarks.md` section 7). On a GPU the Keras model computes in
+# photo, with differences near 1e-5 (rounding in a different order; the benchmark measured at most 1.2e-05, [`docs/benchmarks.md`](https://github.com/tl-course/transfer-learning-course/blob/main/docs/benchmarks.md) section 7). On a GPU the Keras model computes in
 # float16 (mixed precision) while the artifacts compute in float32 (`export.float32_twin`: LiteRT has no float16
 # kernels for these layers), so expect differences near 1e-3 and, rarely, a photo on the edge that flips. Dynamic quantization trades a little agreement for size; on this repository's benchmark
-# (real cats-vs-dogs photos, MobileNetV2-0.35, `docs/benchmarks.md` section 7) it agreed on 99.5 % of 200 photos
+# (real cats-vs-dogs photos, MobileNetV2-0.35, [`docs/benchmarks.md`](https://github.com/tl-course/transfer-learning-course/blob/main/docs/benchmarks.md) section 7) it agreed on 99.5 % of 200 photos
 # at about a third of the float32 LiteRT size (0.55 MB against 1.55 MB). Times depend on the machine: measure on the phone or server you
 # deploy to.
 #

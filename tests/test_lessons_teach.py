@@ -65,3 +65,11 @@ def test_lesson03_experiment_covers_depth_rate_and_batchnorm():
     rows = re.findall(r'^\s*\("([^"]+)", (?:wrapper|functional),', code, flags=re.M)
     assert {"top block, low rate", "top 30 %, low rate", "all, low rate", "all, head rate",
             "top 30 %, BN trainable, subclassed", "top 30 %, BN trainable, functional"} <= set(rows), rows
+
+
+@pytest.mark.parametrize("path", sorted(NOTEBOOKS.glob("0*.py")), ids=lambda p: p.stem[:2])
+def test_links_work_on_colab_and_kaggle(path):
+    """A notebook opened on Colab or Kaggle has no repository beside it: every link must be an absolute address."""
+    text = path.read_text(encoding="utf-8")
+    relative = [m for m in re.findall(r"\]\(([^)\s]+)\)", text) if not m.startswith(("http://", "https://", "#"))]
+    assert not relative, f"{path.name}: relative links {relative}; use https://github.com/.../blob/main/<path>"
