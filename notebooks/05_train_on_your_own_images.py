@@ -408,10 +408,10 @@ else:
 # (next cell).
 
 # %%
-model_path = work_dir / "my_classifier.keras"
+model_path = config.models_dir() / "my_classifier.keras"  # a lasting place: lesson 06 and `tlh demo` find it
 models.with_class_names(tm.model, class_names).save(model_path)
 reloaded = keras.models.load_model(model_path)
-print(f"saved {model_path.name} ({model_path.stat().st_size / 2**20:.1f} MiB); classes: {models.class_names_of(reloaded)}")
+print(f"saved {model_path} ({model_path.stat().st_size / 2**20:.1f} MiB); classes: {models.class_names_of(reloaded)}")
 
 # %% [markdown]
 # ## Export it for serving, with proof

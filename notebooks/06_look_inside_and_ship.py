@@ -365,5 +365,13 @@ app.close()
 # 2. Export with `format="litert", quantize="float16"` and add it to the table. When would you choose it over
 #    dynamic quantization?
 # 3. Train with `fine_tune_epochs=0` and compare the Grad-CAM maps of the same photos: does fine-tuning move them?
-# 4. Run `tlh demo` on the model you trained in lesson 05 on your own photos and show it to someone. Which photo
-#    fooled it?
+# 4. Run `tlh demo` on the model you trained in lesson 05 on your own photos (the cell below says where it is)
+#    and show it to someone. Which photo fooled it?
+
+# %%
+yours = config.models_dir() / "my_classifier.keras"  # where lesson 05 saved the model of your photos
+if yours.is_file():
+    print(f"lesson 05's model: {yours} (classes: {models.class_names_of(models.load_model(yours))})")
+    print(f"try it:  tlh demo {yours}")
+else:
+    print(f"no model from lesson 05 at {yours} yet: run lesson 05 first (this same runtime or folder)")

@@ -1,4 +1,5 @@
 import dataclasses
+from pathlib import Path
 
 import pytest
 
@@ -96,3 +97,24 @@ def test_a_missing_asset_skips_on_a_laptop_and_fails_in_ci(monkeypatch, tmp_path
         real_asset("cats_and_dogs_filtered")
     (tmp_path / "nowhere" / "cats_and_dogs_filtered").mkdir(parents=True)
     assert real_asset("cats_and_dogs_filtered") == tmp_path / "nowhere" / "cats_and_dogs_filtered"
+
+
+def test_models_dir_is_a_lasting_place_in_full_mode_and_the_cache_in_smoke_mode(monkeypatch, tmp_path):
+    """Lesson 05 saves the learner's model where lesson 06 and tlh demo find it, never in a temp folder."""
+    from tlhelpers import config
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("TLH_MODELS_DIR", raising=False)
+    monkeypatch.delenv("TLH_REHEARSE", raising=False)
+    monkeypatch.setenv("TLH_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("TLH_SMOKE", "0")
+    assert config.models_dir() == tmp_path / "my_models"
+    monkeypatch.setenv("TLH_SMOKE", "1")
+    assert config.models_dir() == tmp_path / "cache" / "models"
+    monkeypatch.setenv("TLH_MODELS_DIR", str(tmp_path / "mine"))
+    assert config.models_dir() == tmp_path / "mine" and (tmp_path / "mine").is_dir()
+    lessons = Path(__file__).resolve().parents[1] / "notebooks"
+    five = next(lessons.glob("05_*.py")).read_text(encoding="utf-8")
+    six = next(lessons.glob("06_*.py")).read_text(encoding="utf-8")
+    assert 'model_path = config.models_dir() / "my_classifier.keras"' in five
+    assert 'config.models_dir() / "my_classifier.keras"' in six

@@ -448,6 +448,30 @@ def cache_root() -> Path:
     return root
 
 
+def models_dir() -> Path:
+    """Return (and create) the folder where the lessons save the models a learner keeps.
+
+    Lesson 05 saves the model trained on your photos here, and lesson 06 and
+    ``tlh demo`` / ``tlh predict`` find it here.
+
+    Returns:
+        ``$TLH_MODELS_DIR``, else ``my_models`` in the working directory
+        (Colab: ``/content/my_models``; Kaggle: ``/kaggle/working/my_models``,
+        kept with the notebook's output); in smoke mode and the rehearsal,
+        ``<cache root>/models``, so their meaningless models never land beside
+        yours.
+    """
+    env = os.environ.get("TLH_MODELS_DIR")
+    if env:
+        root = Path(env).expanduser()
+    elif smoke_mode() or rehearsal() is not None:
+        root = cache_root() / "models"
+    else:
+        root = Path.cwd() / "my_models"
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
 def assets_dir() -> Path | None:
     """Find the offline assets folder (real images and weights).
 
