@@ -73,3 +73,30 @@ def test_links_work_on_colab_and_kaggle(path):
     text = path.read_text(encoding="utf-8")
     relative = [m for m in re.findall(r"\]\(([^)\s]+)\)", text) if not m.startswith(("http://", "https://", "#"))]
     assert not relative, f"{path.name}: relative links {relative}; use https://github.com/.../blob/main/<path>"
+
+
+def _teaching_rows() -> dict[str, tuple[int, str]]:
+    """docs/teaching.md's lesson table: {lesson: (measured smoke seconds, T4 estimate cell)}."""
+    rows = {}
+    for line in (NOTEBOOKS.parent / "docs" / "teaching.md").read_text(encoding="utf-8").splitlines():
+        found = re.match(r"\| (0\d) [^|]*\| (\d+) s \| ([^|]*) \|", line)
+        if found:
+            rows[found.group(1)] = (int(found.group(2)), found.group(3))
+    return rows
+
+
+@pytest.mark.parametrize("lesson", ["01", "02", "03", "04", "05", "06"])
+def test_each_runtime_and_estimate_is_the_measured_or_generated_one(lesson):
+    """A lesson's runtime is the measured one of the teacher's table; its T4 estimate is bench/results'."""
+    import json
+
+    text = next(NOTEBOOKS.glob(f"{lesson}_*.py")).read_text(encoding="utf-8")
+    seconds, t4_cell = _teaching_rows()[lesson]
+    said = re.search(r"\*\*Runtime:\*\* smoke mode (\d+) s on 2 CPU cores", text)
+    assert said and int(said.group(1)) == seconds, f"lesson {lesson}: {said and said.group(0)}, measured {seconds} s"
+    rows = json.loads((NOTEBOOKS.parent / "bench" / "results" / "t4_estimate.json").read_text())["rows"]
+    row = next(r for r in rows if r["lesson"] == lesson)
+    minutes = f"at least {row['minutes_at_least']} min" if row["minutes_at_least"] >= 0.1 else "under 0.1 min"
+    expected = f"{minutes} of GPU compute and about {row['gpu_memory_gb']} GB"
+    assert expected in " ".join(text.split()), f"lesson {lesson}: expected the estimate '{expected}'"
+    assert t4_cell.startswith(minutes), f"docs/teaching.md, lesson {lesson}: '{t4_cell}', generated '{minutes}'"
