@@ -6,8 +6,8 @@ Which shapes run is ``TLH_TEST_SHAPES`` (comma-separated among ``smoke``, ``1gpu
 ``TLH_TEST_REHEARSE_LESSONS`` (lesson numbers, default all) picks the lessons
 rehearsed, and ``TLH_TEST_REHEARSE_COMMANDS=0`` leaves out ``tlh train``/``tlh compare``. CI (.ci/run) runs
 each rehearsal shape in the replica of the runtime it imitates (.ci/runtimes/replica.sh): ``smoke,1gpu`` in the
-Colab replica (two lanes), ``smoke,2gpu`` with every lesson in the Kaggle replica (one lane), and none in the
-newest-pins environment (``TLH_TEST_SHAPES`` empty there).
+Colab replica (two lanes), ``smoke,2gpu`` in the Kaggle replica (one lane; 2gpu for the default lessons), and
+none in the newest-pins environment (``TLH_TEST_SHAPES`` empty there).
 
 The full-mode configuration of each lesson (backbones, hub contracts, image and
 batch sizes, unfreeze points, strategy and precision code) runs on a CPU set
@@ -49,9 +49,9 @@ SHAPES = [s.strip() for s in os.environ.get("TLH_TEST_SHAPES", "1gpu,2gpu").spli
 if set(SHAPES) - set(KNOWN_SHAPES):
     raise ValueError(f"TLH_TEST_SHAPES={os.environ['TLH_TEST_SHAPES']!r}: use some of {', '.join(KNOWN_SHAPES)}")
 REHEARSED = [n.strip() for n in os.environ.get("TLH_TEST_REHEARSE_LESSONS", "01,02,03,04,05,06").split(",")]
-#: Lessons whose 2gpu rehearsal runs by default (CI's Kaggle replica asks for all six). 03 and 04 are left out of the
-#: default, which a developer's `pytest` runs beside everything else (the CI run of 408f2cc with all twelve
-#: rehearsal runs in the newest pins took over 80 minutes): their 2gpu code paths, every
+#: Lessons whose 2gpu rehearsal runs. 03 and 04 are left out by default to keep CI within its budget on 2 cores
+#: (with all twelve rehearsal runs CI took over 80 minutes, in the newest pins on 408f2cc and again with the
+#: shapes in the replicas on 2026-12-03): their 2gpu code paths, every
 #: comparison candidate built and compiled in a two-replica strategy and fit_two_phase under it, are the unit tests
 #: tests/test_rehearsal.py::test_compare_builds_every_candidate_in_the_strategy and
 #: ::test_two_replicas_fit_two_phase_builds_and_compiles_in_scope; `tlh run 3 --rehearse 2gpu` runs them by hand.
