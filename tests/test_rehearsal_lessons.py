@@ -5,9 +5,9 @@ Which shapes run is ``TLH_TEST_SHAPES`` (comma-separated among ``smoke``, ``1gpu
 ``1gpu,2gpu``); ``TLH_TEST_2GPU_LESSONS`` (default ``01,02,05,06``) the lessons whose 2gpu rehearsal runs;
 ``TLH_TEST_REHEARSE_LESSONS`` (lesson numbers, default all) picks the lessons
 rehearsed, and ``TLH_TEST_REHEARSE_COMMANDS=0`` leaves out ``tlh train``/``tlh compare``. CI (.ci/run) runs
-each rehearsal shape in the replica of the runtime it imitates (.ci/runtimes/replica.sh): ``smoke,1gpu`` in the
-Colab replica (two lanes), ``smoke,2gpu`` in the Kaggle replica (one lane; 2gpu for the default lessons), and
-none in the newest-pins environment (``TLH_TEST_SHAPES`` empty there).
+``smoke`` in one lane in the Colab and Kaggle replicas (.ci/runtimes/replica.sh) and both rehearsal shapes in the
+newest-pins environment (``pytest``'s defaults): running each shape in the replica it imitates instead did not fit
+CI's 70-minute budget on 2 cores (measured twice on 2026-12-03, see README "Supported versions").
 
 The full-mode configuration of each lesson (backbones, hub contracts, image and
 batch sizes, unfreeze points, strategy and precision code) runs on a CPU set
