@@ -184,7 +184,7 @@ class LessonSettings:
 
 
 #: Smoke mode's CIFAR-10 (lessons 01-03): real where it can be, generated (and said so) where it cannot.
-_SMOKE_CIFAR10 = ("a small slice of CIFAR-10 from TensorFlow Datasets (downloaded once, 163 MB) where the cache or "
+_SMOKE_CIFAR10 = ("a small slice of CIFAR-10 from TensorFlow Datasets (downloaded once, 170 MB) where the cache or "
                   "the network has it, else tfds.testing.mock_data: random CIFAR-10-shaped images, marked meaningless")
 
 _LESSONS: dict[str, dict[str, LessonSettings]] = {

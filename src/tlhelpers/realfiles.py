@@ -5,7 +5,7 @@ README's first command, sized for a laptop CPU) genuine transfer learning
 instead of numbers on generated images: the ``cats_and_dogs_filtered`` photos
 (68 MB), the MobileNetV2-0.35 ImageNet weights (2 MB), the MobileNetV2-0.35
 TF-Hub feature vector (5 MB), the SqueezeNet v1.1 weights (3 MB) and CIFAR-10
-through TensorFlow Datasets (163 MB). :data:`FILES` lists them (from the one
+through TensorFlow Datasets (170 MB). :data:`FILES` lists them (from the one
 registry of downloads, :mod:`tlhelpers.downloads`, with their addresses and
 checksums); :func:`locate` finds a cached copy; :func:`ensure` downloads a
 missing one once (progress, checksum, resume after an interruption) when the
