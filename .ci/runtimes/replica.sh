@@ -44,14 +44,15 @@ text = Path("notebooks/01_scratch_cnn_cifar10.py").read_text(encoding="utf-8")
 print(cell)
 PY
 )
-# The install source: a copy of what pip builds from (setuptools builds in the source tree, and the other replica
-# may be building from this checkout at the same moment).
-source=$root/$name-source
+# The install source: a copy of what pip builds from (setuptools builds in the source tree). Its folder name has no
+# hyphen: pip caches the wheel it builds from a folder whose name looks like "<name>-<version>" (as "colab-gpu-source"
+# does) and would install that stale wheel on the next run; PIP_NO_CACHE_DIR below makes sure of it.
+source=$root/source_${name//-/_}
 rm -rf "$source"; mkdir -p "$source"
 cp -a pyproject.toml README.md src "$source"/
 rm -rf "$source"/src/*.egg-info
 log "setup cell:"
-TLH_INSTALL_FROM="file://$source" "$venv/bin/python" -c "$cell" | sed "s/^/    /"
+PIP_NO_CACHE_DIR=1 TLH_INSTALL_FROM="file://$source" "$venv/bin/python" -c "$cell" | sed "s/^/    /"
 "$venv/bin/python" - "$(pinned tensorflow)" "$(pinned keras)" <<'PY'
 import sys
 from importlib import metadata
@@ -59,6 +60,20 @@ tf, keras = sys.argv[1:]
 got = metadata.version("tensorflow"), metadata.version("keras")
 assert got == (tf, keras), f"the setup cell changed the runtime's TensorFlow/Keras {tf}/{keras} to {got[0]}/{got[1]}"
 print(f"    kept TensorFlow {tf}, Keras {keras}")
+PY
+# The course the setup cell installed is this checkout's, file by file (a stale cached wheel would pass unnoticed).
+"$venv/bin/python" - "$PWD/src/tlhelpers" <<'PY'
+import filecmp
+import sys
+from pathlib import Path
+
+import tlhelpers
+
+ours, installed = Path(sys.argv[1]), Path(tlhelpers.__file__).parent
+names = sorted(p.name for p in ours.glob("*.py"))
+differ = [n for n in names if not (installed / n).is_file() or not filecmp.cmp(ours / n, installed / n, shallow=False)]
+assert not differ, f"the installed tlhelpers ({installed}) is not this checkout's: {differ} differ"
+print(f"    installed tlhelpers is this checkout's ({len(names)} modules)")
 PY
 # Test tooling only (the runtime's own versions pinned): selenium drives tlh demo's page.
 "$venv/bin/python" -m pip install -q --disable-pip-version-check -c "$list" selenium 2>&1 | grep -v "^WARNING: Location" || true
