@@ -55,6 +55,7 @@ __all__ = [
     "settings",
     "describe_mode",
     "cache_root",
+    "models_dir",
     "assets_dir",
     "require_asset",
     "repo_root",
