@@ -373,8 +373,8 @@ def _assemble(size: int, preprocess: Any, features_of: Any, head: Any, *, augmen
     inputs = keras.Input((size, size, 3), name="image")
     x = augmentation(inputs) if augmentation is not None else inputs
     pooled = features_of(preprocess(x))
-    if isinstance(head, int):
-        head = build_head(pooled.shape[-1], head, dropout=dropout)
+    if not callable(head):  # a number of classes (any integer type, as before), not a head model
+        head = build_head(pooled.shape[-1], int(head), dropout=dropout)
     model = keras.Model(inputs, head(pooled), name=name)
     features = keras.Model(inputs, pooled, name=features_name or f"{model.name}_features")
     return TransferModel(model=model, features=features, head=head, image_size=size, **{"backbone": None, **fields})
