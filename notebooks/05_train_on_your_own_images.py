@@ -157,18 +157,28 @@ cfg = config.settings(5)
 BACKBONE, ALPHA = cfg.get("backbone"), cfg.get("alpha")
 
 # %% [markdown]
-# ## Get a folder of photos
+# ## Get a folder of photos: yours, or the lesson's
 #
-# Any folder laid out like this works: `my_photos/<class name>/<image files>`. Here is the lesson's:
+# Any folder laid out like this works: `my_photos/<class name>/<image files>`, for example `my_photos/cats/*.jpg`
+# and `my_photos/dogs/*.jpg`. Zip that folder, then name it in `MY_PHOTOS` below and run the rest of the lesson
+# unchanged:
+#
+# - **Colab**: `"upload"` opens a file picker for the `.zip`; or mount Drive (the folder icon on the left) and give
+#   `"/content/drive/MyDrive/my_photos.zip"`;
+# - **Kaggle**: add the zip or folder as a dataset (*Add Input*) and give its path, e.g.
+#   `"/kaggle/input/my-photos/my_photos.zip"`;
+# - **your own computer**: the path of the folder or of the `.zip`.
+#
+# Empty, it uses the lesson's photos. `folders.open_photos` unpacks an archive into a folder of its own (your zip
+# and your folder are only read) and steps into a wrapper folder such as `my_photos/` around the classes.
 
 # %%
-root = datasets.get_flower_photos()
+#@title Your photos (leave empty for the lesson's)
+MY_PHOTOS = ""  #@param {type:"string"}
+root = folders.open_photos(MY_PHOTOS) if MY_PHOTOS else datasets.get_flower_photos()
 print(root)
 for class_dir in sorted(p for p in root.iterdir() if p.is_dir()):
     print(f"  {class_dir.name}/: {sum(1 for _ in class_dir.iterdir())} files")
-
-# %% [markdown]
-# To use your own photos, set `root = Path("/path/to/my_photos")` and run the rest of the lesson unchanged.
 
 # %% [markdown]
 # ## Scan every file before training

@@ -4,10 +4,13 @@ in smoke mode as ``tlh run --smoke`` runs it (the laptop tier: real files as a p
 Which shapes run is ``TLH_TEST_SHAPES`` (comma-separated among ``smoke``, ``1gpu``, ``2gpu``; default
 ``1gpu,2gpu``); ``TLH_TEST_2GPU_LESSONS`` (default ``01,02,05,06``) the lessons whose 2gpu rehearsal runs;
 ``TLH_TEST_REHEARSE_LESSONS`` (lesson numbers, default all) picks the lessons
-rehearsed, and ``TLH_TEST_REHEARSE_COMMANDS=0`` leaves out ``tlh train``/``tlh compare``. CI (.ci/run) runs
-``smoke`` in one lane in the Colab and Kaggle replicas (.ci/runtimes/replica.sh) and both rehearsal shapes in the
-newest-pins environment (``pytest``'s defaults): running each shape in the replica it imitates instead did not fit
-CI's 70-minute budget on 2 cores (measured twice on 2026-12-03, see README "Supported versions").
+rehearsed, and ``TLH_TEST_REHEARSE_COMMANDS=0`` leaves out ``tlh train``/``tlh compare``. CI (.ci/run) splits
+the rehearsal across the stacks so that each (lesson, shape) runs once: the Colab replica (.ci/runtimes/replica.sh)
+runs every lesson in smoke mode and lessons 01, 05 in 1gpu, the Kaggle replica every lesson in smoke mode and
+01, 05 in 2gpu, one at a time; the newest-pins environment lessons 02, 03, 04, 06 in 1gpu and 02, 06 in 2gpu, and
+both commands. Every lesson in both shapes in the replicas did not fit CI's 70-minute budget on 2 cores (measured on
+2026-12-03, see README "Supported versions"). On TensorFlow 2.20 (both replicas) the 1gpu rehearsal decides XLA as
+one GPU does but compiles without it (:data:`tlhelpers.rehearsal.SLOW_CPU_XLA`).
 
 The full-mode configuration of each lesson (backbones, hub contracts, image and
 batch sizes, unfreeze points, strategy and precision code) runs on a CPU set
@@ -169,6 +172,10 @@ def test_lesson_runs_in_full_configuration(lesson, shape, lesson_runs):
         assert "Real data:" in executed or lesson.startswith("01"), f"{lesson} printed no real files"
         return
     assert f"REHEARSAL {shape}" in executed  # the kernel really was set up as that runtime
+    if shape == "1gpu":  # TensorFlow 2.20 (the replicas): XLA decided, compiled without it, and said so
+        from tlhelpers import rehearsal
+
+        assert ("compiled without XLA" in executed) == rehearsal.cpu_xla_is_slow()
     if lesson.startswith("04"):
         assert rows is not None, "lesson 04 wrote no comparison.json in the rehearsal cache"
         failed = {r["name"]: r["error"] for r in rows if r["status"] != "ok"}

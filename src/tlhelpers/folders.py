@@ -3,6 +3,9 @@
 What belongs here: everything between "a folder with one subfolder per class"
 and batches a model can train on:
 
+* :func:`open_photos` finds the folder of classes in what you give it: a
+  folder, or a ``.zip``/``.tar.gz`` of one (unpacked outside it), or
+  ``"upload"`` on Colab.
 * :func:`scan` looks at every file (never changing one) and gives each a
   verdict: ``usable`` as it is, ``converted`` (a valid image that is not 8-bit
   RGB JPEG/PNG: grayscale, RGBA, palette, CMYK, 16-bit, GIF, BMP, WebP, TIFF...;
@@ -40,18 +43,20 @@ import dataclasses
 import hashlib
 import os
 import shutil
+import tarfile
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tlhelpers import data, features
+from tlhelpers import atomic, data, features
 
 if TYPE_CHECKING:  # pragma: no cover
     import tensorflow as tf
 
 __all__ = [
     "FolderError",
+    "open_photos",
     "FileVerdict",
     "DuplicateGroup",
     "ScanReport",
@@ -78,6 +83,97 @@ _SPLIT_MARKER = ".tlhelpers_split"
 
 class FolderError(ValueError):
     """The folder cannot be used as a class-per-folder dataset; the message says what to do."""
+
+
+_ARCHIVES = (".zip", ".tar.gz", ".tgz", ".tar")
+
+
+def _is_archive(path: Path) -> bool:
+    return path.name.lower().endswith(_ARCHIVES)
+
+
+def _class_root(folder: Path) -> Path:
+    """Go down through wrapper folders (one folder and nothing else but tools' droppings) to the classes."""
+    while True:
+        entries = [p for p in folder.iterdir() if data.ignored_reason(p.name) is None]
+        if len(entries) == 1 and entries[0].is_dir() and any(c.is_dir() for c in entries[0].iterdir()):
+            folder = entries[0]
+        else:
+            return folder
+
+
+def _uploaded_archive(into: Path) -> Path:
+    """Colab's file picker: save what the learner chose and return the archive among it."""
+    try:
+        from google.colab import files  # type: ignore[import-not-found]
+    except ImportError:
+        raise FolderError('"upload" opens Colab\'s file picker, and this is not Colab. On Kaggle, add your photos '
+                          "as a dataset (Add Input) and give its path under /kaggle/input; elsewhere, give the "
+                          "path of your folder or of its .zip.") from None
+    chosen = files.upload()  # {file name: bytes}
+    archives = sorted(name for name in chosen if _is_archive(Path(name)))
+    if not archives:
+        raise FolderError(f"Upload one .zip of your photo folder (you chose {sorted(chosen) or 'nothing'}). Zip the "
+                          "folder that holds one folder per class, then run this cell again.")
+    into.mkdir(parents=True, exist_ok=True)
+    target = into / Path(archives[0]).name
+    atomic.write_with(target, lambda tmp: tmp.write_bytes(chosen[archives[0]]))
+    return target
+
+
+def open_photos(source: str | os.PathLike, *, into: str | os.PathLike | None = None) -> Path:
+    """Return the folder of class folders that ``source`` names, ready for :func:`scan`.
+
+    Nothing where your photos are is changed: a folder is returned as it is,
+    and an archive is only read.
+
+    Args:
+        source: A folder holding one folder per class (``my_photos/cats/...``),
+            or a ``.zip``/``.tar.gz`` of such a folder (a Drive path on Colab,
+            ``/kaggle/input/...`` on Kaggle, a local file), or ``"upload"`` on
+            Colab to choose a ``.zip`` in the browser.
+        into: The folder an archive is unpacked in, as ``<into>/<archive
+            name>`` (replaced if it exists). Defaults to ``<temp dir>/tlh_photos``.
+
+    Returns:
+        The folder whose sub-folders are the classes (wrapper folders inside an
+        archive, such as ``my_photos/`` around the classes, are stepped into).
+
+    Raises:
+        FolderError: The path does not exist, is not a folder or an archive,
+            the archive is damaged or unsafe, or it holds no class folders; the
+            message names the file and says what to do.
+    """
+    import tempfile
+    import zipfile
+
+    base = Path(into) if into is not None else Path(tempfile.gettempdir()) / "tlh_photos"
+    uploads = Path(tempfile.gettempdir()) / "tlh_photos" / "uploads"
+    path = _uploaded_archive(uploads) if str(source) == "upload" else Path(source).expanduser()
+    if not path.exists():
+        raise FolderError(f"{path} does not exist. Give the path of your photo folder or of its .zip (on Colab, "
+                          'choose it with "upload" or mount Drive; on Kaggle, add it as a dataset: /kaggle/input).')
+    if path.is_dir():
+        folder = path
+    elif _is_archive(path):
+        name = path.name
+        for suffix in _ARCHIVES:
+            name = name.removesuffix(suffix).removesuffix(suffix.upper())
+        target = base / name
+        try:
+            atomic.unpack(path, target)
+        except (zipfile.BadZipFile, tarfile.TarError, EOFError, atomic.UnsafeArchiveError) as exc:
+            raise FolderError(f"{path} cannot be unpacked ({exc}). Zip your photo folder again and use the new file."
+                              ) from exc
+        folder = target
+    else:
+        raise FolderError(f"{path} is neither a folder nor a .zip/.tar.gz archive. Give your photo folder (one "
+                          "folder per class inside) or a .zip of it.")
+    root = _class_root(folder)
+    if not _class_dirs(root):
+        raise FolderError(f"{path} holds no class folders. Put your photos in one folder per class "
+                          "(my_photos/cats/*.jpg, my_photos/dogs/*.jpg) and give my_photos or a .zip of it.")
+    return root
 
 
 #: Why files are skipped, as groups with one fix each: ``(group, fix, reason prefixes)``. The prefixes are those of

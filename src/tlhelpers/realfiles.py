@@ -47,7 +47,7 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
-from tlhelpers import config, downloads
+from tlhelpers import atomic, config, downloads
 
 __all__ = [
     "OFFLINE_ENV",
@@ -276,18 +276,6 @@ def _fetch_to(url: str, part: Path, name: str, *, attempts: int = 3, timeout: fl
     raise OSError(f"could not download {url}: {last}")
 
 
-def _safe_unpack(archive: Path, kind: str, into: Path) -> None:
-    if kind == "zip":
-        with zipfile.ZipFile(archive) as zf:
-            for member in zf.namelist():
-                if member.startswith("/") or ".." in Path(member).parts:
-                    raise DownloadError(f"{archive.name} holds an unsafe path {member!r}; not unpacked.")
-            zf.extractall(into)  # noqa: S202 - every member's path was checked just above
-    else:
-        with tarfile.open(archive, "r:gz") as tf:
-            tf.extractall(into, filter="data")
-
-
 def _unpacked_folder(tmp: Path, spec: RealFile) -> Path:
     name = Path(spec.relative).name
     for cand in (tmp / name, tmp):
@@ -360,8 +348,8 @@ def _download_from(url: str, spec: RealFile, part: Path, root: Path, target: Pat
     tmp = Path(tempfile.mkdtemp(prefix=f".{spec.key}-", dir=root))
     try:
         try:
-            _safe_unpack(part, spec.unpack, tmp)
-        except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as exc:
+            atomic.extract(part, tmp)
+        except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError, atomic.UnsafeArchiveError) as exc:
             part.unlink()
             raise DownloadError(f"{spec.filename} from {url} is not a readable {spec.unpack} archive ({exc}). "
                                 "It was deleted; run again, or set "
