@@ -306,6 +306,27 @@ report.log_metric("probe_accuracy_preprocessed_twice", double_scaling[2])
 # trap is the division by 255 shown above.
 
 # %% [markdown]
+# ## What `trainable` does, on a tiny layer
+#
+# Every layer holds **trainable** weights (changed by the optimizer) and **non-trainable** ones (kept, or updated
+# by the layer itself). Setting `layer.trainable = False` moves all of a layer's weights to the second list. A
+# `BatchNormalization` layer has both kinds from the start: `gamma` and `beta` learn, the moving mean and variance
+# are statistics it updates itself while training:
+
+# %%
+dense = keras.layers.Dense(3)
+dense.build((None, 4))
+print("Dense:              weights", len(dense.weights), "| trainable", len(dense.trainable_weights),
+      "| non-trainable", len(dense.non_trainable_weights))
+dense.trainable = False
+print("Dense, frozen:      weights", len(dense.weights), "| trainable", len(dense.trainable_weights),
+      "| non-trainable", len(dense.non_trainable_weights))
+bn = keras.layers.BatchNormalization()
+bn.build((None, 4))
+print("BatchNormalization: weights", len(bn.weights), "| trainable", len(bn.trainable_weights),
+      "| non-trainable", len(bn.non_trainable_weights))
+
+# %% [markdown]
 # ## Build the model with a frozen base
 #
 # Assemble it by hand once:
@@ -340,7 +361,9 @@ with strategy.scope():  # build (and later compile) where the model lives: on tw
     outputs = keras.layers.Dense(len(class_names), activation="softmax", dtype="float32", name="head_dense")(x)
     model = keras.Model(inputs, outputs, name=f"{spec.name.lower()}_transfer")
 model.summary(line_length=100)
-print(models.trainable_summary(model))
+print(f"shapes: image {inputs.shape[1:]} -> {spec.name} features {base.output.shape[1:]} -> pooled "
+      f"{model.get_layer('pool').output.shape[1:]} -> {outputs.shape[1:]} class probabilities")
+print(models.trainable_summary(model), "| trainable variables:", len(model.trainable_variables))
 bn_layers = sum(isinstance(layer, keras.layers.BatchNormalization) for layer in base.layers)
 print(f"{spec.name} has {len(base.layers)} layers, {bn_layers} of them BatchNormalization")
 
@@ -394,7 +417,7 @@ for layer in base.layers:
     if isinstance(layer, keras.layers.BatchNormalization):
         layer.trainable = False
 print(f"training {sum(layer.trainable for layer in base.layers)} of {len(base.layers)} base layers")
-print(models.trainable_summary(model))
+print(models.trainable_summary(model), "| trainable variables:", len(model.trainable_variables))
 
 # %% [markdown]
 # `models.unfreeze(base, UNFREEZE_FROM)` does the same three steps; later lessons use it.
@@ -421,6 +444,12 @@ history = training.merge_histories(history_head, history_ft)
 fig, axes = plots.plot_history({BACKBONE: history}, fine_tune_at=cfg.epochs)
 plt.show()
 print("seconds per epoch:", [round(s, 1) for s in timer.seconds])
+
+# %% [markdown]
+# Validation accuracy above training accuracy is not a bug. Dropout and the augmentation layers are on while
+# `fit` measures training accuracy and off for validation, so the training numbers come from a harder task; and
+# the training figure is an average over the epoch, while the model improves during it, whereas validation is
+# measured once, at the epoch's end.
 
 # %% [markdown]
 # ## Evaluate
