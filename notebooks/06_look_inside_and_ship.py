@@ -236,6 +236,35 @@ fig = plots.plot_gradcam(preds.images[chosen], cam.heatmaps, titles=titles, titl
 plt.show()
 
 # %% [markdown]
+# ### The same maps, by hand: one `GradientTape`
+#
+# This is all `explain.grad_cam` computes. Run the model's layers one by one up to the backbone, whose output is the
+# feature map; let the tape watch that map; run the rest (pooling, dropout, head); then ask the tape how the score
+# of the explained class changes with every feature:
+
+# %%
+chain = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+k = [layer.name for layer in chain].index(cam.layer)  # the backbone: its output is the feature map
+with tf.GradientTape() as tape:
+    x = tf.convert_to_tensor(preds.images[chosen], tf.float32)
+    for layer in chain[:k]:  # preprocessing (augmentation is off outside training)
+        x = layer(x, training=False)
+    feature_map = tf.cast(chain[k](x, training=False), tf.float32)  # [N, 7, 7, 1280] at 224 px
+    tape.watch(feature_map)
+    x = feature_map
+    for layer in chain[k + 1:]:  # pooling, dropout, the head
+        x = layer(x, training=False)
+    probs = tf.cast(x, tf.float32)
+    score = tf.math.log(tf.gather(probs, cam.class_index, batch_dims=1) + 1e-9)  # the explained class
+grads = tape.gradient(score, feature_map)  # how the score moves with every feature
+channel_weights = tf.reduce_mean(grads, axis=(1, 2))  # one weight per channel: its mean gradient
+heat = tf.nn.relu(tf.einsum("nhwk,nk->nhw", feature_map, channel_weights))  # weighted sum, positive part
+heat = tf.math.divide_no_nan(heat, tf.reduce_max(heat, axis=(1, 2), keepdims=True))  # 0..1 per photo
+difference = float(np.abs(heat.numpy() - cam.heatmaps).max())
+print("feature map", tuple(feature_map.shape), f"| largest difference from explain.grad_cam: {difference:.1e}")
+np.testing.assert_allclose(heat.numpy(), cam.heatmaps, atol=1e-3)  # the same maps as the helper's
+
+# %% [markdown]
 # Each map explains the class the model **predicted**. For a mistake, ask also where it found evidence for the
 # **true** class: `class_index=` explains any class you name.
 
