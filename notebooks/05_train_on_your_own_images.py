@@ -253,8 +253,21 @@ print(split.summary())
 # %% [markdown]
 # ## Load the splits as `tf.data` pipelines
 #
-# `folders.load_splits` decodes and resizes each image once, caches it (as bytes, 4x smaller than floats),
-# reshuffles the training set every epoch and prefetches the next batch while the model trains. Look at one batch:
+# The call you would type in a project of your own reads one class-per-folder directory into batches of
+# `(images, labels)`, decoding and resizing as it goes. `crop_to_aspect_ratio=True` cuts the largest centred
+# square out of each photo before resizing, so a 4:3 photo is not squeezed into a square:
+
+# %%
+plain_train = keras.utils.image_dataset_from_directory(
+    split.output / "train", image_size=(cfg.image_size, cfg.image_size), batch_size=cfg.batch_size,
+    crop_to_aspect_ratio=True, shuffle=True, seed=42)
+print("classes:", plain_train.class_names, "| one batch:", plain_train.element_spec)
+
+# %% [markdown]
+# `folders.load_splits` does this for every split and adds what makes training fast: it decodes and resizes each
+# image once, caches it (as bytes, 4x smaller than floats), reshuffles the training set every epoch and prefetches
+# the next batch while the model trains. It resizes the whole photo to a square (stretching it, as
+# `image_dataset_from_directory` does without `crop_to_aspect_ratio`). Look at one batch:
 
 # %%
 batch_size = cfg.batch_size * strategy.num_replicas_in_sync
@@ -268,7 +281,7 @@ plt.show()
 
 # %% [markdown]
 # Note: label numbers follow the **sorted order of the folder names** (alphabetical, capitals before lower
-# case; here `cats` = 0, `dogs` = 1), as in `keras.utils.image_dataset_from_directory`. Rename or add a folder
+# case; with `cats/` and `dogs/`, `cats` = 0 and `dogs` = 1), as in `keras.utils.image_dataset_from_directory`. Rename or add a folder
 # and the numbers shift: a model's output 1 means nothing without the list, which is why the model saved below
 # carries `class_names` inside it.
 
