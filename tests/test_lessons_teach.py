@@ -30,14 +30,24 @@ REFREEZE_BN = r"isinstance\(layer, keras\.layers\.BatchNormalization\):\s*\n\s*l
             r"\.trainable = True", REFREEZE_BN, r"initial_epoch=",
             # seed techniques: a photo file for decode_predictions, trimming a complete model, one logit
             r"keras\.utils\.load_img\(", r"img_to_array\(", r"np\.expand_dims\(", r"layers\[-3\]\.output",
-            r"class Wrapper\(keras\.Model\)", r"Dense\(1,", r"from_logits=True", r"threshold=0\.0"]),
+            r"class Wrapper\(keras\.Model\)", r"Dense\(1,", r"from_logits=True", r"threshold=0\.0",
+            # from the anchors: trainable on a tiny layer, trainable variables counted around unfreezing
+            r"dense\.trainable = False", r"keras\.layers\.BatchNormalization\(\)\s*\nbn\.build",
+            r"len\(model\.trainable_variables\)"]),
     ("05", [r"\.trainable = False", r"\.trainable = True", REFREEZE_BN, r"class_weight=class_weight",
-            r"initial_epoch=", r"splitfolders\.ratio\("]),
+            r"initial_epoch=", r"splitfolders\.ratio\(",
+            # the canonical loader on the page, and the learner's own photos in through one cell
+            r"keras\.utils\.image_dataset_from_directory\(", r"crop_to_aspect_ratio=True",
+            r'MY_PHOTOS = ""', r"folders\.open_photos\(MY_PHOTOS\)"]),
     # lesson 06: top losses, Grad-CAM for the predicted and for the true class, both export formats checked on
     # real photos, an artifact used without Keras, the demo's own function on a photo and on a non-image
     ("06", [r"evaluate\.top_losses\(", r"explain\.grad_cam\(model, [^)]*\)", r"class_index=preds\.labels",
             r'"saved_model"', r'"litert"', r"images=check_images", r"export\.load_artifact\(",
-            r"demo\.explain_file\(model, not_a_photo\)", r"demo\.launch\(", r"app\.close\(\)"]),
+            r"demo\.explain_file\(model, not_a_photo\)", r"demo\.launch\(", r"app\.close\(\)",
+            # Grad-CAM by hand before the helper, checked against it
+            r"with tf\.GradientTape\(\) as tape:", r"tape\.watch\(feature_map\)",
+            r"tape\.gradient\(score, feature_map\)",
+            r"np\.testing\.assert_allclose\(heat\.numpy\(\), cam\.heatmaps"]),
 ])
 def test_core_calls_are_in_the_lessons_own_cells(lesson, patterns):
     code = _code(lesson)
