@@ -44,7 +44,9 @@ import hashlib
 import os
 import shutil
 import tarfile
+import tempfile
 import warnings
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -144,9 +146,6 @@ def open_photos(source: str | os.PathLike, *, into: str | os.PathLike | None = N
             the archive is damaged or unsafe, or it holds no class folders; the
             message names the file and says what to do.
     """
-    import tempfile
-    import zipfile
-
     base = Path(into) if into is not None else Path(tempfile.gettempdir()) / "tlh_photos"
     uploads = Path(tempfile.gettempdir()) / "tlh_photos" / "uploads"
     path = _uploaded_archive(uploads) if str(source) == "upload" else Path(source).expanduser()
