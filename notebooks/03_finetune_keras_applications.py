@@ -498,8 +498,8 @@ print(f"saved {path.name}: {path.stat().st_size / 2**20:.1f} MiB; reloaded predi
 # class 1, `class_names[1]`). Build and compile it inside `strategy.scope()`, as before.
 
 # %%
-BN_BACKBONE, BN_ALPHA = cfg.get("bn_backbone"), cfg.get("bn_alpha")
-bn_spec = backbones.get(BN_BACKBONE)
+BN_ALPHA = cfg.get("bn_alpha")  # MobileNetV2's width: 1.0 in full mode, 0.35 in smoke mode
+bn_spec = backbones.get("MobileNetV2")  # its preprocessing mode: pixels to [-1, 1]
 
 
 class Wrapper(keras.Model):
@@ -527,13 +527,13 @@ def compile_binary(model, learning_rate):
 
 with strategy.scope():
     bn_weights = backbones.resolve_weights(bn_spec, alpha=BN_ALPHA, image_size=cfg.image_size)
-    bn_base = getattr(keras.applications, bn_spec.constructor)(
+    bn_base = keras.applications.MobileNetV2(
         include_top=False, weights=bn_weights, input_shape=(cfg.image_size, cfg.image_size, 3), alpha=BN_ALPHA)
     bn_base.trainable = False
     wrapper = Wrapper(bn_base, layers.Preprocess(bn_spec.preprocess), name="wrapper")
     wrapper(np.zeros((1, cfg.image_size, cfg.image_size, 3), "float32"))  # a subclassed model builds on first call
 bn_count = sum(isinstance(layer, keras.layers.BatchNormalization) for layer in bn_base.layers)
-print(f"{BN_BACKBONE} (alpha {BN_ALPHA}): {len(bn_base.layers)} layers, {bn_count} of them BatchNormalization")
+print(f"MobileNetV2 (alpha {BN_ALPHA}): {len(bn_base.layers)} layers, {bn_count} of them BatchNormalization")
 
 # %% [markdown]
 # The base is frozen, so its output for a photo never changes: compute the pooled features **once** and train

@@ -33,7 +33,9 @@ REFREEZE_BN = r"isinstance\(layer, keras\.layers\.BatchNormalization\):\s*\n\s*l
             r"class Wrapper\(keras\.Model\)", r"Dense\(1,", r"from_logits=True", r"threshold=0\.0",
             # from the anchors: trainable on a tiny layer, trainable variables counted around unfreezing
             r"dense\.trainable = False", r"keras\.layers\.BatchNormalization\(\)\s*\nbn\.build",
-            r"len\(model\.trainable_variables\)"]),
+            r"len\(model\.trainable_variables\)",
+            # the BatchNorm section's backbone as a learner would type it (settings' bn_backbone must match)
+            r"keras\.applications\.MobileNetV2\(\s*include_top=False, weights=bn_weights"]),
     ("05", [r"\.trainable = False", r"\.trainable = True", REFREEZE_BN, r"class_weight=class_weight",
             r"initial_epoch=", r"splitfolders\.ratio\(",
             # the canonical loader on the page, and the learner's own photos in through one cell
@@ -110,3 +112,17 @@ def test_each_runtime_and_estimate_is_the_measured_or_generated_one(lesson):
     expected = f"{minutes} of GPU compute and about {row['gpu_memory_gb']} GB"
     assert expected in " ".join(text.split()), f"lesson {lesson}: expected the estimate '{expected}'"
     assert t4_cell.startswith(minutes), f"docs/teaching.md, lesson {lesson}: '{t4_cell}', generated '{minutes}'"
+
+
+@pytest.mark.parametrize("mode", ["full", "smoke"])
+def test_lesson03_names_the_batchnorm_backbone_the_settings_prefetch(mode):
+    """The BatchNorm section types `keras.applications.MobileNetV2(...)`; `tlh prefetch` reads the backbone whose
+    weights it downloads from the settings' ``bn_backbone``: the two must agree, or full mode would download one
+    network's weights for the other."""
+    from tlhelpers import config
+
+    typed = re.findall(r"bn_base = keras\.applications\.(\w+)\(", _code("03"))
+    with config.environment({"TLH_SMOKE": "1" if mode == "smoke" else "0", "TLH_REHEARSE": None}):
+        settings = config.settings("03")
+    assert settings.mode == mode
+    assert typed == [settings.get("bn_backbone")], (typed, settings.get("bn_backbone"))
