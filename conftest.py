@@ -121,11 +121,11 @@ def _fresh_generated_marks(monkeypatch):
 
 @pytest.fixture(autouse=True)
 def _fresh_keras_state():
-    """Each test leaves Keras as it found it: no global dtype policy (a test's ``mixed_float16`` stays its own) and
-    none of its models kept alive by Keras's global state, collected before the next test starts.
+    """Each test leaves Keras as it found it: no global dtype policy, fresh layer names, its models collected.
 
-    Without it the one pytest process grew to 6.0 GB resident by the notebooks (CI of 73fba30, where the kernel's
-    out-of-memory killer stopped it beside the two replicas). Tests that never imported Keras pay nothing."""
+    A test's ``mixed_float16`` stays its own, and a model it built is gone before the next test starts
+    (``tests/test_suite_isolation.py``). Tests that never imported Keras pay nothing.
+    """
     yield
     keras = sys.modules.get("keras")
     if keras is not None:
