@@ -126,3 +126,13 @@ def test_lesson03_names_the_batchnorm_backbone_the_settings_prefetch(mode):
         settings = config.settings("03")
     assert settings.mode == mode
     assert typed == [settings.get("bn_backbone")], (typed, settings.get("bn_backbone"))
+
+
+def test_lesson04_sets_a_random_weights_control_beside_the_imagenet_number():
+    """The same backbone with ``weights=None``, frozen, the same head and epochs: what the ImageNet weights bring."""
+    code = _code("04")
+    control = re.search(r"build_transfer_model\(name,[^\n]*weights=None", code)
+    assert control, "lesson 04 no longer builds its random-weights control"
+    assert control.start() < code.index("compare.compare("), "the control comes before the helper's table"
+    assert re.search(r"control\.head\.fit\(", code), "lesson 04 no longer trains the control's head"
+    assert re.search(r"print\(f\"[^\n]*\n[^\n]*control_acc", code), "lesson 04 no longer prints the control's accuracy"
