@@ -119,6 +119,22 @@ def _fresh_generated_marks(monkeypatch):
     monkeypatch.setattr(report, "_meaningless", [])
 
 
+#: The test session's own course cache: no test reads what an earlier session or a learner left in
+#: ``data/cache`` or ``~/.cache/tlhelpers``, and none writes there.
+SESSION_CACHE = Path(tempfile.mkdtemp(prefix="tlh-test-cache-"))
+
+
+@pytest.fixture(autouse=True)
+def _isolated_and_offline(monkeypatch):
+    """Every test runs offline (``TLH_OFFLINE=1``: no download is tried) with the session's own cache.
+
+    A test that needs another cache or the network path sets or removes the variable itself; the notebooks under
+    nbval are not tests with fixtures and get the laptop tier's environment instead (``pytest_runtest_setup``).
+    """
+    monkeypatch.setenv("TLH_CACHE_DIR", str(SESSION_CACHE))
+    monkeypatch.setenv("TLH_OFFLINE", "1")
+
+
 @pytest.fixture(autouse=True)
 def _fresh_keras_state():
     """Each test leaves Keras as it found it: no global dtype policy, fresh layer names, its models collected.

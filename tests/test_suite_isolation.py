@@ -1,10 +1,12 @@
-"""The suite's own isolation (conftest.py's autouse fixture): what one test does to Keras does not reach the next.
+"""The suite's own isolation (conftest.py's autouse fixtures): each test runs offline with the session's own cache,
+and what one test does to Keras does not reach the next.
 
-The two tests run in file order; the first changes Keras's global state the way the mixed-precision tests of
+The two Keras tests run in file order; the first changes Keras's global state the way the mixed-precision tests of
 `test_export.py` and `test_kerashub.py` do, the second checks that it starts afresh."""
 
 import gc
 import weakref
+from pathlib import Path
 
 import keras
 
@@ -24,3 +26,15 @@ def test_the_next_test_starts_in_float32_with_fresh_names_and_the_model_collecte
     assert keras.layers.Dense(1).name == "dense"  # "dense_2" when the previous test's names were still counted
     assert _left_behind and _left_behind[0]() is None, "the previous test's model is still alive"
     gc.collect()
+
+
+def test_a_test_is_offline_with_the_sessions_own_cache():
+    """Not ``data/cache`` of the checkout nor ``~/.cache/tlhelpers``: what a learner or an earlier run left there
+    cannot make a test pass, and no test writes there."""
+    from conftest import SESSION_CACHE
+    from tlhelpers import config, realfiles
+
+    assert not realfiles.network_allowed()
+    root = config.cache_root()
+    assert root == SESSION_CACHE, root
+    assert Path.home() not in root.parents and (config.repo_root() or Path("/nonexistent")) not in root.parents
