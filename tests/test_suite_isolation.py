@@ -4,7 +4,6 @@ and what one test does to Keras does not reach the next.
 The two Keras tests run in file order; the first changes Keras's global state the way the mixed-precision tests of
 `test_export.py` and `test_kerashub.py` do, the second checks that it starts afresh."""
 
-import gc
 import weakref
 from pathlib import Path
 
@@ -25,7 +24,6 @@ def test_the_next_test_starts_in_float32_with_fresh_names_and_the_model_collecte
     assert keras.mixed_precision.global_policy().name == "float32"
     assert keras.layers.Dense(1).name == "dense"  # "dense_2" when the previous test's names were still counted
     assert _left_behind and _left_behind[0]() is None, "the previous test's model is still alive"
-    gc.collect()
 
 
 def test_a_test_is_offline_with_the_sessions_own_cache():
