@@ -39,7 +39,7 @@ def real_asset(relative: str) -> Path:
     The one way a test reaches the real assets. Missing, the test is skipped with the reason on a developer's
     machine, and fails in CI (``TLH_REQUIRE_ASSETS=1``), so CI can never go green with its real-data tests skipped.
     """
-    from tlhelpers import config as tlh_config
+    from tlhelpers.course import config as tlh_config
 
     try:
         return tlh_config.require_asset(relative)
@@ -100,7 +100,7 @@ def pytest_runtest_setup(item):
         return
     _current_notebook.append(stem)
     if not _kernel_env and os.environ.get("TLH_SMOKE", "").strip().lower() in ("1", "true", "yes", "on"):
-        from tlhelpers import config as tlh_config
+        from tlhelpers.course import config as tlh_config
 
         assets = tlh_config.assets_dir()
         if assets is not None and not os.environ.get("TLH_CACHE_DIR"):
@@ -112,7 +112,7 @@ def pytest_runtest_setup(item):
 @pytest.fixture(autouse=True)
 def _fresh_generated_marks(monkeypatch):
     """Each test starts with nothing generated: what one test generated must not mark another's metrics or charts."""
-    from tlhelpers import report
+    from tlhelpers.course import report
 
     monkeypatch.setattr(report, "_generated", [])
     monkeypatch.setattr(report, "_active", {})

@@ -28,7 +28,8 @@ def main() -> None:
     parser.add_argument("--image-size", type=int, default=160)
     args = parser.parse_args()
 
-    from tlhelpers import compare, config, data
+    from tlhelpers import compare, data
+    from tlhelpers.course import config
 
     root = config.require_asset("cats_and_dogs_filtered")
     size = args.image_size

@@ -68,7 +68,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1)
     args = parser.parse_args()
 
-    from tlhelpers import config, data, tfhub
+    from tlhelpers import data, tfhub
+    from tlhelpers.course import config
 
     root = config.require_asset("cats_and_dogs_filtered")
     path = str(config.require_asset(tfhub.SMOKE_ASSET))

@@ -32,7 +32,8 @@ def main() -> None:
     import keras
     import numpy as np
 
-    from tlhelpers import config, data, export, features, models
+    from tlhelpers import data, export, features, models
+    from tlhelpers.course import config
 
     root = config.require_asset("cats_and_dogs_filtered")
     keras.utils.set_random_seed(0)

@@ -84,7 +84,8 @@ def main() -> None:
     parser.add_argument("--image-size", type=int, default=224)
     args = parser.parse_args()
 
-    from tlhelpers import config, data
+    from tlhelpers import data
+    from tlhelpers.course import config
 
     root = config.require_asset("cats_and_dogs_filtered")
     config.require_asset("keras/models/mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top.h5")

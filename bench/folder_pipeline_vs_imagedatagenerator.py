@@ -82,7 +82,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1)
     args = parser.parse_args()
 
-    from tlhelpers import config
+    from tlhelpers.course import config
 
     train_dir = config.require_asset("cats_and_dogs_filtered") / "train"
     runs: dict[str, list[dict]] = {"ours": [], "ours_unfused": [], "imagedatagenerator": []}

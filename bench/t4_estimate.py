@@ -72,11 +72,8 @@ def plan() -> dict[str, list[tuple]]:
         "01": [("scratch", 96, None, 10 * c["val"] + c["test"], 10 * c["train"], 64, 1.0)],
         "02": [("hub:resnet_v2_50", 96, None, 10 * (c["train"] + c["val"]) + sum(c.values()) + 3 * c["train"]
                 + c["test"], 0, 64, 0.0),
-               ("hub:inception_v3", 299, None, 2 * sum(d.values()) + 2 * d["val"], 2 * d["train"], 32, 1.0),
-               # Part 3, KerasHub resnet_50_imagenet (the network of keras.applications' ResNet50): features twice
-               # (classifier and own head), 2 fine-tuning epochs + their validation, 3 validation passes
-               ("ResNet50", 224, None, 2 * (d["train"] + d["val"]) + 2 * d["val"] + 3 * d["val"], 2 * d["train"],
-                32, 0.3)],
+               # Part 2: Inception v3 features once, the head on them, one check batch
+               ("hub:inception_v3", 299, None, sum(d.values()), 0, 32, 0.0)],
         "03": [("VGG16", 160, None, 2 * sum(d.values()) + 10 * sum(d.values()) + 10 * d["val"], 10 * d["train"], 32,
                 0.5),
                ("EfficientNetB0", 224, None, c["train"] + c["val"] + 3 * c["val"] + c["test"], 3 * c["train"], 64,
@@ -92,6 +89,12 @@ def plan() -> dict[str, list[tuple]]:
         "05": [("MobileNetV2", 224, 1.0, sum(f.values()) + 5 * f["val"] + f["test"], 5 * f["train"], 32, 0.3)],
         # features once, 2 fine-tuning epochs, evaluations, the test split for top losses and 3 export checks
         "06": [("MobileNetV2", 224, 1.0, sum(f.values()) + 3 * f["val"] + 6 * f["test"], 2 * f["train"], 32, 0.3)],
+        # route 2: Inception v3 features once, then 2 fine-tuning epochs of the whole module + their validation;
+        # route 3, KerasHub resnet_50_imagenet (the network of keras.applications' ResNet50): features twice
+        # (classifier and own head), 2 fine-tuning epochs + their validation, 3 validation passes
+        "07": [("hub:inception_v3", 299, None, sum(d.values()) + 2 * d["val"], 2 * d["train"], 32, 1.0),
+               ("ResNet50", 224, None, 2 * (d["train"] + d["val"]) + 2 * d["val"] + 3 * d["val"], 2 * d["train"],
+                32, 0.3)],
     }
 
 

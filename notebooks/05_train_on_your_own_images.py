@@ -123,7 +123,8 @@ if "google.colab" in sys.modules or "KAGGLE_KERNEL_RUN_TYPE" in os.environ or os
     print(f"tlhelpers installed; TensorFlow {after['tensorflow']}, Keras {after['keras']}.")
 
 # %% [markdown]
-# Import what the lesson uses, pick the hardware strategy, fix the seed and read this mode's settings:
+# Import what the lesson uses; `course.start` says where the data comes from, picks the hardware strategy,
+# fixes the seed and returns this mode's settings (lesson 01 explains it):
 
 # %%
 import tempfile
@@ -132,28 +133,11 @@ from pathlib import Path
 import keras
 import matplotlib.pyplot as plt
 import numpy as np
-import tensorflow as tf
 
-from tlhelpers import (
-    config,
-    datasets,
-    evaluate,
-    export,
-    features,
-    folders,
-    models,
-    plots,
-    realfiles,
-    report,
-    standins,
-    training,
-)
+from tlhelpers import course, datasets, evaluate, export, features, folders, models, plots, training
+from tlhelpers.course import config, standins
 
-print(realfiles.prepare(5))  # real files (cached, or downloaded once), or generated: then meaningless
-print("TensorFlow", tf.__version__, "| Keras", keras.__version__)
-strategy = training.setup_accelerator()
-training.set_seed(42)
-cfg = config.settings(5)
+cfg, strategy = course.start(5)  # real or generated data, versions, hardware; seed 42
 BACKBONE, ALPHA = cfg.get("backbone"), cfg.get("alpha")
 
 # %% [markdown]
@@ -402,7 +386,6 @@ plt.show()
 # %%
 preds = evaluate.predict_dataset(tm.model, test_ds, keep_images=256)
 print(f"test accuracy: {preds.accuracy:.3f} on {len(preds.labels)} photos")
-report.log_metric("test_accuracy", preds.accuracy)
 cm = evaluate.confusion_matrix(preds.labels, preds.predicted, len(class_names))
 recall = np.diag(cm) / np.maximum(cm.sum(axis=1), 1)  # of the photos of a class, how many were found
 precision = np.diag(cm) / np.maximum(cm.sum(axis=0), 1)  # of the photos called a class, how many were it
@@ -453,7 +436,6 @@ print(f"saved {model_path} ({model_path.stat().st_size / 2**20:.1f} MiB); classe
 check_images = np.concatenate([x.numpy() for x, _ in test_ds])
 exported = export.export_model(reloaded, work_dir / "my_classifier_saved_model", images=check_images, overwrite=True)
 print(exported.summary())
-report.log_metric("export_top1_agreement", exported.top1_agreement)
 
 # %% [markdown]
 # ## Predict one image file
@@ -485,3 +467,12 @@ for label, prob in evaluate.predict_image_file(reloaded, test_file, top_k=3):
 # 2. Split with `fixed=(10, 10)` instead of a ratio. When is a fixed number per class better?
 # 3. Copy one class folder's photos so that it holds three times as many as the others. What does the scan say,
 #    and what happens to that class's test accuracy?
+
+# %% [markdown]
+# ## Sources
+#
+# - *Image classification*, TensorFlow tutorials (tensorflow.org; the flower_photos data and `image_dataset_from_directory`): https://www.tensorflow.org/tutorials/images/classification
+# - *split-folders*, Johannes Filter (the library lesson 05 calls): https://github.com/jfilter/split-folders
+# - *Your Deep Learning Journey* (chapter 1 of *Deep Learning for Coders with fastai and PyTorch*), Jeremy Howard and Sylvain Gugger (2020): https://github.com/fastai/fastbook/blob/master/01_intro.ipynb
+# - *Transfer learning and fine-tuning*, TensorFlow tutorials (tensorflow.org): https://www.tensorflow.org/tutorials/images/transfer_learning
+# - The classic articles this lesson quotes (the folder articles' split-folders and `ImageDataGenerator` recipe) are not named here: the course has not identified them by title and author yet. Their numbers are quoted as theirs, on their hardware.

@@ -124,7 +124,8 @@ if "google.colab" in sys.modules or "KAGGLE_KERNEL_RUN_TYPE" in os.environ or os
     print(f"tlhelpers installed; TensorFlow {after['tensorflow']}, Keras {after['keras']}.")
 
 # %% [markdown]
-# Import what the lesson uses, pick the hardware strategy, fix the seed and read this mode's settings:
+# Import what the lesson uses; `course.start` says where the data comes from, picks the hardware strategy,
+# fixes the seed and returns this mode's settings (lesson 01 explains it):
 
 # %%
 import tempfile
@@ -136,27 +137,10 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from tlhelpers import (
-    config,
-    datasets,
-    demo,
-    evaluate,
-    explain,
-    export,
-    folders,
-    models,
-    plots,
-    realfiles,
-    recipes,
-    report,
-    training,
-)
+from tlhelpers import course, datasets, demo, evaluate, explain, export, folders, models, plots, recipes
+from tlhelpers.course import config
 
-print(realfiles.prepare(6))  # real files (cached, or downloaded once), or generated: then meaningless
-print("TensorFlow", tf.__version__, "| Keras", keras.__version__)
-strategy = training.setup_accelerator()
-training.set_seed(42)
-cfg = config.settings(6)
+cfg, strategy = course.start(6)  # real or generated data, versions, hardware; seed 42
 BACKBONE, ALPHA = cfg.get("backbone"), cfg.get("alpha")
 
 # %% [markdown]
@@ -177,7 +161,6 @@ trained = recipes.train_folder(split.output, work_dir / "classifier.keras", back
                                strategy=strategy)
 print(f"validation accuracy {trained.val_accuracy:.1%} on {trained.val_images} photos; "
       f"held-out test accuracy {trained.test_accuracy:.1%} on {trained.test_images} photos")
-report.log_metric("test_accuracy", trained.test_accuracy)
 
 model = models.load_model(trained.model)
 class_names = models.class_names_of(model)
@@ -201,7 +184,6 @@ print(f"{wrong} of {len(preds.labels)} test photos wrong ({preds.accuracy:.1%} r
 for i, loss in zip(idx, losses, strict=True):
     print(f"  photo {i:3d}: true {class_names[preds.labels[i]]:>10}, predicted "
           f"{class_names[preds.predicted[i]]:>10} ({preds.probs[i].max():.1%}), loss {loss:.2f}")
-report.log_metric("test_mistakes", wrong)
 fig = plots.plot_image_grid(preds.images[idx], preds.labels[idx], class_names, predicted=preds.predicted[idx],
                             probs=preds.probs[idx], ncols=4, max_images=len(idx))
 plt.show()
@@ -304,15 +286,14 @@ plt.show()
 
 # %%
 check_images = preds.images.astype("float32")
-rows = []
+artifacts = {}  # what -> its ExportReport
 for name, fmt, quantize in [("classifier_saved_model", "saved_model", None), ("classifier.tflite", "litert", None),
                             ("classifier_dynamic.tflite", "litert", "dynamic")]:
-    r = export.export_model(model, work_dir / name, format=fmt, quantize=quantize, images=check_images,
-                            overwrite=True)
-    rows.append({"artifact": fmt + (f" ({quantize})" if quantize else ""), "size (MB)": round(r.size_mb, 2),
-                 "top-1 agreement": f"{r.top1_agreement:.1%}", "largest difference": f"{r.max_abs_diff:.1e}",
-                 "one photo (ms)": round(r.latency_ms, 2), "Keras model (ms)": round(r.keras_latency_ms, 2)})
-    report.log_metric(f"agreement_{fmt}{'_' + quantize if quantize else ''}", r.top1_agreement)
+    artifacts[fmt + (f"_{quantize}" if quantize else "")] = export.export_model(
+        model, work_dir / name, format=fmt, quantize=quantize, images=check_images, overwrite=True)
+rows = [{"artifact": what, "size (MB)": round(r.size_mb, 2), "top-1 agreement": f"{r.top1_agreement:.1%}",
+         "largest difference": f"{r.max_abs_diff:.1e}", "one photo (ms)": round(r.latency_ms, 2),
+         "Keras model (ms)": round(r.keras_latency_ms, 2)} for what, r in artifacts.items()]
 keras_mb = Path(trained.model).stat().st_size / 2**20
 print(f".keras file: {keras_mb:.2f} MB; {len(check_images)} test photos; times: this machine, one photo at a time")
 pd.DataFrame(rows)
@@ -404,3 +385,12 @@ if yours.is_file():
     print(f"try it:  tlh demo {yours}")
 else:
     print(f"no model from lesson 05 at {yours} yet: run lesson 05 first (this same runtime or folder)")
+
+# %% [markdown]
+# ## Sources
+#
+# - *Your Deep Learning Journey* (chapter 1 of *Deep Learning for Coders with fastai and PyTorch*), Jeremy Howard and Sylvain Gugger (2020): https://github.com/fastai/fastbook/blob/master/01_intro.ipynb
+# - Ramprasaath R. Selvaraju et al., *Grad-CAM: Visual Explanations from Deep Networks via Gradient-based Localization* (arXiv:1610.02391, 2017): https://arxiv.org/abs/1610.02391
+# - *Grad-CAM class activation visualization*, François Chollet (keras.io example, 2020): https://keras.io/examples/vision/grad_cam/
+# - *Save, serialize, and export models*, Keras guide (keras.io): https://keras.io/guides/serialization_and_saving/
+# - *Gradio* (the demo page's library): https://www.gradio.app/docs

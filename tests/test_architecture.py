@@ -16,37 +16,78 @@ import pytest
 PKG = Path(__file__).resolve().parents[1] / "src" / "tlhelpers"
 DOC = Path(__file__).resolve().parents[1] / "docs" / "architecture.md"
 
-#: tier -> modules; the order of docs/architecture.md, bottom (0) to top.
+#: tier -> modules; the order of docs/architecture.md, bottom (0) to top. Three floors: the learner helpers
+#: (``tlhelpers.<room>``), the course machinery (``tlhelpers.course.<room>``) and the command line
+#: (``tlhelpers.cli.<room>``); :data:`FLOORS` says which floor may import which.
 TIERS: dict[int, tuple[str, ...]] = {
-    0: ("atomic", "config", "data", "downloads", "kerascompat", "report"),
-    1: ("features", "rehearsal", "standins", "realfiles", "squeezenet"),
-    2: ("backbones", "tfhub", "kerashub", "datasets", "folders"),
-    3: ("layers",),
-    4: ("models",),
-    5: ("training", "evaluate", "explain"),
-    6: ("compare", "recipes", "export", "demo"),
-    7: ("plots",),
-    8: ("prefetch", "runner"),
-    9: ("cli",),
+    0: ("atomic", "data", "downloads", "kerascompat", "course.config", "course.report"),
+    1: ("features", "squeezenet", "course.realfiles", "course.standins", "course.rehearsal"),
+    2: ("course.sources",),
+    3: ("backbones", "tfhub", "kerashub", "datasets", "folders"),
+    4: ("layers",),
+    5: ("models",),
+    6: ("training", "evaluate", "explain"),
+    7: ("compare", "recipes", "export", "demo", "course"),
+    8: ("plots",),
+    9: ("cli.prefetch", "cli.runner"),
+    10: ("cli.commands",),
+    11: ("cli", "cli.__main__"),
 }
 TIER_OF = {m: t for t, mods in TIERS.items() for m in mods}
 
+#: floor -> what its modules may import from the other floors (beside the tier rule).
+#: The learner helpers reach the course machinery only through ``course.sources``, the one place
+#: that decides where a file, weights or the hardware come from; nothing below the command line imports it.
+FLOORS = {
+    "learner": {"learner", "course.sources"},
+    "course": {"learner", "course"},
+    "cli": {"learner", "course", "cli"},
+}
+
+
+def _floor(module: str) -> str:
+    return module.split(".")[0] if module.split(".")[0] in ("course", "cli") else "learner"
+
+
+def _path(module: str) -> Path:
+    parts = module.split(".")
+    if (PKG.joinpath(*parts) / "__init__.py").is_file():
+        return PKG.joinpath(*parts) / "__init__.py"
+    return PKG.joinpath(*parts[:-1], parts[-1] + ".py")
+
+
+def _is_module(dotted: str) -> bool:
+    return bool(dotted) and _path(dotted).is_file()
+
 
 def _modules() -> list[str]:
-    return sorted(p.stem for p in PKG.glob("*.py") if p.stem != "__init__")
+    found = []
+    for p in PKG.rglob("*.py"):
+        rel = p.relative_to(PKG).with_suffix("").parts
+        if rel == ("__init__",) or "__pycache__" in rel:
+            continue
+        found.append(".".join(rel[:-1]) if rel[-1] == "__init__" else ".".join(rel))
+    return sorted(found)
 
 
 def _imports(module: str) -> set[str]:
     """Return the tlhelpers modules ``module`` imports anywhere (top level, functions, TYPE_CHECKING)."""
     found: set[str] = set()
-    for node in ast.walk(ast.parse((PKG / f"{module}.py").read_text(encoding="utf-8"))):
-        if isinstance(node, ast.ImportFrom) and node.module:
-            if node.module == "tlhelpers":
-                found |= {a.name for a in node.names if a.name in TIER_OF or (PKG / f"{a.name}.py").exists()}
-            elif node.module.startswith("tlhelpers."):
-                found.add(node.module.split(".")[1])
+    for node in ast.walk(ast.parse(_path(module).read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module and (node.module + ".").startswith("tlhelpers."):
+            base = node.module[len("tlhelpers."):]
+            for alias in node.names:
+                sub = f"{base}.{alias.name}" if base else alias.name
+                if _is_module(sub):
+                    found.add(sub)
+                elif base:
+                    found.add(base)
         elif isinstance(node, ast.Import):
-            found |= {a.name.split(".")[1] for a in node.names if a.name.startswith("tlhelpers.")}
+            for alias in node.names:
+                if alias.name.startswith("tlhelpers."):
+                    parts = alias.name.split(".")[1:]
+                    found.add(next(".".join(parts[:n]) for n in range(len(parts), 0, -1)
+                                   if _is_module(".".join(parts[:n]))))
     found.discard(module)
     return found
 
@@ -57,7 +98,11 @@ def test_every_module_has_a_tier_and_a_line_in_the_docs():
     package_doc = ast.get_docstring(ast.parse((PKG / "__init__.py").read_text(encoding="utf-8"))) or ""
     for module in _modules():
         assert f"`{module}`" in doc, f"docs/architecture.md does not describe {module}"
-        assert re.search(rf"^\s+{module}:", package_doc, re.M), f"the package docstring does not list {module}"
+        floor_doc = package_doc if "." not in module else ast.get_docstring(ast.parse(
+            _path(module.split(".")[0]).read_text(encoding="utf-8"))) or ""
+        short = module.split(".")[-1] if "." in module else module
+        assert re.search(rf"^\s+{re.escape(short)}:", floor_doc, re.M) or module in ("course", "cli", "cli.__main__"), (
+            f"the docstring of {module}'s package does not list it")
     for tier, modules in TIERS.items():
         assert re.search(rf"^\| {tier} \| " + ", ".join(f"`{m}`" for m in modules) + r" \|", doc, re.M), (
             f"docs/architecture.md's table row for tier {tier} differs from TIERS")
@@ -70,13 +115,41 @@ def test_imports_only_go_down(module):
                         "shared code down, or pass it in as an argument.")
 
 
+@pytest.mark.parametrize("module", _modules())
+def test_floors_import_only_what_they_may(module):
+    allowed = FLOORS[_floor(module)]
+    wrong = sorted(m for m in _imports(module) if _floor(m) not in allowed and m not in allowed)
+    assert not wrong, (f"{module} ({_floor(module)} floor) imports {wrong}. A learner helper asks "
+                       "tlhelpers.course.sources where things come from; it never imports the course's "
+                       "machinery or the command line.")
+
+
+#: What only the course machinery may say: the mode switches and the "generated" marks.
+MACHINERY_CALLS = re.compile(r"\b(smoke_mode|rehearsal|offline_sources|note_generated|new_data_section|"
+                             r"meaningless_now)\(")
+
+
+@pytest.mark.parametrize("module", [m for m in _modules() if _floor(m) == "learner"])
+def test_learner_helpers_never_branch_on_the_mode(module):
+    code = "\n".join(line for line in _path(module).read_text(encoding="utf-8").splitlines()
+                     if not line.lstrip().startswith("#"))
+    assert not MACHINERY_CALLS.findall(code), (
+        f"{module} calls {sorted(set(MACHINERY_CALLS.findall(code)))}: ask tlhelpers.course.sources instead")
+
+
 def test_the_checker_sees_function_level_and_upward_imports(tmp_path, monkeypatch):
     """The import walk must see imports inside functions, or the direction test could not fail."""
     fake = tmp_path / "tlhelpers"
-    fake.mkdir()
-    (fake / "config.py").write_text("def f():\n    from tlhelpers import cli\n    import tlhelpers.models\n")
+    (fake / "course").mkdir(parents=True)
+    (fake / "cli").mkdir()
+    (fake / "cli" / "__init__.py").write_text("")
+    (fake / "models.py").write_text("")
+    (fake / "course" / "config.py").write_text(
+        "def f():\n    from tlhelpers import cli\n    import tlhelpers.models\n    from tlhelpers.course import x\n")
     monkeypatch.setattr(f"{__name__}.PKG", fake)
-    assert _imports("config") == {"cli", "models"}
+    assert _imports("course.config") == {"cli", "models", "course"}
+    wrong = sorted(m for m in _imports("course.config") if _floor(m) not in FLOORS["course"])
+    assert wrong == ["cli"]
 
 
 def _no_cycles(graph: dict[str, set[str]]) -> list[str]:
@@ -109,12 +182,12 @@ def test_no_import_cycle_and_the_cycle_finder_finds_one():
 
 def _private_uses(module: str) -> list[str]:
     """Names starting with one underscore that ``module`` takes from another tlhelpers module."""
-    tree = ast.parse((PKG / f"{module}.py").read_text(encoding="utf-8"))
+    tree = ast.parse(_path(module).read_text(encoding="utf-8"))
     imported: set[str] = set()
     bad: list[str] = []
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("tlhelpers"):
-            if node.module == "tlhelpers":
+            if node.module in ("tlhelpers", "tlhelpers.course", "tlhelpers.cli"):
                 imported |= {a.asname or a.name for a in node.names}
             bad += [f"{node.module}.{a.name}" for a in node.names
                     if a.name.startswith("_") and not a.name.startswith("__")]
@@ -132,14 +205,16 @@ def test_no_private_name_crosses_a_module_boundary(module):
 
 def test_fabricating_functions_live_in_standins_only():
     pattern = re.compile(r"^def (make_(?!pipeline\b)\w+|standin_\w+|sample_folder)\(", re.M)  # make_pipeline: batches
-    places = {p.stem: pattern.findall(p.read_text(encoding="utf-8")) for p in PKG.glob("*.py")}
+    places = {p.stem: pattern.findall(p.read_text(encoding="utf-8")) for p in PKG.rglob("*.py")}
     assert {m: f for m, f in places.items() if f and m != "standins"} == {}
     assert len(places["standins"]) >= 5
 
 
 @pytest.mark.parametrize("module", _modules())
 def test_all_lists_every_public_top_level_name(module):
-    tree = ast.parse((PKG / f"{module}.py").read_text(encoding="utf-8"))
+    if module == "cli.__main__":
+        return
+    tree = ast.parse(_path(module).read_text(encoding="utf-8"))
     public = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))
               and not n.name.startswith("_")}
     exported: set[str] = set()
@@ -151,7 +226,8 @@ def test_all_lists_every_public_top_level_name(module):
     assigned = {name.id for n in tree.body if isinstance(n, (ast.Assign, ast.AnnAssign))
                 for t in (n.targets if isinstance(n, ast.Assign) else [n.target])
                 for name in (t.elts if isinstance(t, ast.Tuple) else [t]) if isinstance(name, ast.Name)}
-    missing = exported - public - assigned
+    imported = {a.asname or a.name for n in tree.body if isinstance(n, ast.ImportFrom) for a in n.names}
+    missing = exported - public - assigned - imported
     assert missing == set(), f"{module}.__all__ names things that do not exist: {sorted(missing)}"
 
 
@@ -164,21 +240,24 @@ def test_every_name_the_notebooks_call_exists_and_is_documented():
     for nb in notebooks.glob("*.py"):
         code = "\n".join(line for line in nb.read_text(encoding="utf-8").splitlines() if not line.startswith("#"))
         imported = set()
-        for m in re.finditer(r"^from tlhelpers import (\([^)]*\)|.+)$", code, re.M):
-            imported |= {x.strip() for x in m.group(1).strip("()").split(",") if x.strip()}
+        for m in re.finditer(r"^from tlhelpers(\.course|\.cli)? import (\([^)]*\)|.+)$", code, re.M):
+            prefix = m.group(1)[1:] + "." if m.group(1) else ""
+            imported |= {prefix + x.strip() for x in m.group(2).strip("()").split(",") if x.strip()}
         for module in imported & set(TIER_OF):
-            used |= {(module, name) for name in re.findall(rf"(?<![\w.]){module}\.([A-Za-z]\w*)", code)}
+            short = module.split(".")[-1]
+            used |= {(module, name) for name in re.findall(rf"(?<![\w.]){short}\.([A-Za-z]\w*)", code)}
     assert len(used) > 50
     for module, name in sorted(used):
         assert hasattr(importlib.import_module(f"tlhelpers.{module}"), name), f"{module}.{name} does not exist"
         if module != "plots":  # the doc says plots.*
+            module = module.split(".")[-1]
             assert f"`{module}.{name}`" in doc, f"docs/architecture.md does not list {module}.{name}"
 
 
 def test_every_address_and_digest_is_written_once():
     """One registry of downloads (tlhelpers.downloads): an address or a SHA-256 written twice can drift apart."""
     found: dict[str, list[str]] = {}
-    for path in sorted(PKG.glob("*.py")):
+    for path in sorted(PKG.rglob("*.py")):
         text = path.read_text(encoding="utf-8")
         for value in re.findall(r"https?://[^\s\"'`)<>]+|\b[0-9a-f]{64}\b", text):
             if "127.0.0.1" not in value and "<" not in value:

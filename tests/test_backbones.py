@@ -189,7 +189,7 @@ def test_every_caller_builds_a_backbone_through_construct(monkeypatch, tmp_path)
     backbones.build_base("MobileNetV3Small", image_size=64, weights=None)
     backbones.imagenet_classifier("SqueezeNet")
     monkeypatch.setenv("TLH_REHEARSE", "1gpu")
-    from tlhelpers import standins
+    from tlhelpers.course import standins
 
     standins.standin_weights_file(backbones.get("SqueezeNet"), alpha=None, image_size=64)
     assert calls[0] == ("MobileNetV3Small", False)

@@ -12,7 +12,9 @@ import threading
 
 import pytest
 
-from tlhelpers import backbones, kerascompat, prefetch, realfiles
+from tlhelpers import backbones, kerascompat
+from tlhelpers.cli import prefetch
+from tlhelpers.course import realfiles
 
 
 @pytest.fixture
@@ -112,7 +114,8 @@ def test_a_bug_in_the_downloader_is_not_turned_into_a_generated_stand_in(monkeyp
 
 def test_a_preset_converter_that_fails_to_load_is_an_error_not_raw_pixels(tmp_path):
     pytest.importorskip("keras_hub")
-    from tlhelpers import kerashub, standins
+    from tlhelpers import kerashub
+    from tlhelpers.course import standins
 
     preset = standins.make_preset(tmp_path / "tiny", image_size=32)
     assert kerashub.load_converter(str(preset)) is not None

@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 
 from conftest import real_asset
-from tlhelpers import cli, evaluate, models, standins
+from tlhelpers import cli, evaluate, models
+from tlhelpers.course import standins
 
 
 def test_compare_writes_table_and_charts_and_records_failures(tmp_path, monkeypatch, capsys):

@@ -159,7 +159,7 @@ def _kernel(tm):
 
 def test_a_hub_candidate_is_fine_tuned_like_a_keras_one(tmp_path, monkeypatch, capsys):
     """compare with fine_tune_epochs > 0 unfreezes the hub layer (the model's base) and trains its weights."""
-    from tlhelpers import standins
+    from tlhelpers.course import standins
 
     monkeypatch.setenv("TLH_SMOKE", "1")
     module = standins.make_tiny_module(tmp_path / "tiny", input_size=None, output_dim=16)

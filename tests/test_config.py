@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from tlhelpers import config
+from tlhelpers.course import config
 
 
 def test_smoke_switch_reads_environment(monkeypatch):
@@ -101,7 +101,7 @@ def test_a_missing_asset_skips_on_a_laptop_and_fails_in_ci(monkeypatch, tmp_path
 
 def test_models_dir_is_a_lasting_place_in_full_mode_and_the_cache_in_smoke_mode(monkeypatch, tmp_path):
     """Lesson 05 saves the learner's model where lesson 06 and tlh demo find it, never in a temp folder."""
-    from tlhelpers import config
+    from tlhelpers.course import config
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("TLH_MODELS_DIR", raising=False)

@@ -3,7 +3,8 @@ import psutil
 import pytest
 import tensorflow as tf
 
-from tlhelpers import config, data, datasets
+from tlhelpers import data, datasets
+from tlhelpers.course import config
 
 
 def _uint8_dataset(n=70, size=32, classes=10, channels=3):
@@ -110,7 +111,7 @@ def test_load_tfds_in_smoke_mode_is_offline_and_sized(monkeypatch, tmp_path):
 
 
 def test_image_folder_cache_stays_in_memory_when_small_and_goes_to_disk_when_large(tmp_path, monkeypatch):
-    from tlhelpers import standins
+    from tlhelpers.course import standins
 
     root = standins.make_synthetic_folder(tmp_path / "f", per_class=6, size=32) / "train"
     assert data.cache_location("auto", 1000, 96) == ""  # 27 MiB: memory
@@ -134,7 +135,7 @@ def test_image_folder_cache_stays_in_memory_when_small_and_goes_to_disk_when_lar
 def test_image_folder_with_nothing_left_says_so(tmp_path):
     # Found when lesson 04 took its test half of a generated folder that was too small: TensorFlow's
     # "Input 'filename' of 'ReadFile' Op has type float32" came out instead of a message.
-    from tlhelpers import standins
+    from tlhelpers.course import standins
 
     standins.make_synthetic_folder(tmp_path / "f", per_class=3, size=16)
     with pytest.raises(ValueError, match=r"No images left in .*after skipping the first 3 per class"):

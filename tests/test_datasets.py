@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from tlhelpers import data, datasets, standins
+from tlhelpers import data, datasets
+from tlhelpers.course import standins
 
 
 def test_make_synthetic_folder_and_image_folder_roundtrip(tmp_path):
@@ -37,7 +38,7 @@ def test_get_cats_and_dogs_in_smoke_mode_without_assets_generates_data(monkeypat
     assert root.is_relative_to(tmp_path / "cache")
     # As many per class as any lesson's smoke settings take (lesson 04: 50 validation + 50 test from validation/).
     assert len(list((root / "validation" / "dogs").glob("*.jpg"))) == 100
-    from tlhelpers import report
+    from tlhelpers.course import report
 
     assert report.generated() and report.meaningless_now()
 

@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tlhelpers import config, evaluate, models, standins
+from tlhelpers import evaluate, models
+from tlhelpers.course import config, standins
 
 pytest.importorskip("gradio", reason="the demo needs Gradio: pip install 'tlhelpers[demo]'")
 

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from conftest import real_asset
-from tlhelpers import folders, standins
+from tlhelpers import folders
+from tlhelpers.course import standins
 
 
 def _fingerprint(root: Path) -> dict[str, tuple[str, int]]:

@@ -32,7 +32,7 @@ FUZZ = settings(max_examples=100, deadline=None, derandomize=True,
 
 def _photo() -> Image.Image:
     """A real photo when the offline assets are there (a small crop), else a drawn picture."""
-    from tlhelpers import config
+    from tlhelpers.course import config
 
     assets = config.assets_dir()
     if assets is not None:

@@ -33,7 +33,7 @@ def test_every_lesson_has_the_same_setup_cell_naming_the_pyproject_repository():
 
 @pytest.mark.parametrize("path", [ROOT / "README.md", *LESSONS], ids=lambda p: p.name)
 def test_badges_point_at_the_course_repository(path):
-    text = path.read_text(encoding="utf-8")
+    text = path.read_text(encoding="utf-8").split("## Sources")[0]  # the Sources section links other projects
     owner_repo = REPO.removeprefix("https://github.com/")
     mentioned = set(re.findall(r"github(?:\.com)?/([\w.-]+/[\w.-]+?)(?:/blob|\.git|\"|\)|$)", text))
     mentioned -= {"googlecolab/colabtools"}

@@ -17,7 +17,9 @@ keras_hub = pytest.importorskip("keras_hub", reason="keras-hub is not installed:
 
 import keras
 
-from tlhelpers import compare, config, kerashub, models, prefetch, standins, training
+from tlhelpers import compare, kerashub, models, training
+from tlhelpers.cli import prefetch
+from tlhelpers.course import config, standins
 
 SIZE = 32
 
@@ -216,7 +218,7 @@ def test_where_presets_are_found(preset, tmp_path, monkeypatch):
                         "resnet_18_imagenet" / version)
     found = kerashub.resolve("kerashub:resnet_18_imagenet")
     assert found.endswith("resnet_18_imagenet/3")
-    asset = next(a for a in prefetch.manifest(["2"]) if a.kind == "kerashub")
+    asset = next(a for a in prefetch.manifest(["7"]) if a.kind == "kerashub")
     assert asset.key == "kerashub:resnet_50_imagenet" and "kaggle://keras/resnetv1" in asset.source
     assert prefetch.is_cached(asset) is None
     shutil.copytree(preset, tmp_path / "cache" / "kerashub" / "resnet_50_imagenet")  # a local preset folder

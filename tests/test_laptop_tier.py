@@ -20,7 +20,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from tlhelpers import config, realfiles, report
+from tlhelpers.course import config, realfiles, report
 
 ASSETS = config.assets_dir()
 

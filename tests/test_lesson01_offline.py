@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tlhelpers import runner
+from tlhelpers.cli import runner
 
 ROOT = Path(__file__).resolve().parents[1]
 

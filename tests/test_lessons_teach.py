@@ -19,13 +19,15 @@ REFREEZE_BN = r"isinstance\(layer, keras\.layers\.BatchNormalization\):\s*\n\s*l
 
 @pytest.mark.parametrize(("lesson", "patterns"), [
     ("01", [r"keras\.(Sequential|Model)\(", r"\.compile\(", r"\.fit\("]),
-    # lesson 02, Part 3: the articles' code in its own process on tf_keras; KerasHub both ways, with its traps
-    ("02", [r'"TF_USE_LEGACY_KERAS": "1"', r"hub\.KerasLayer\(module",
+    # lesson 07 (after 03): the articles' code in its own process on tf_keras; KerasHub both ways, with its traps
+    ("07", [r'"TF_USE_LEGACY_KERAS": "1"', r"hub\.KerasLayer\(module",
             r"subprocess\.run\(\[sys\.executable, str\(script\)",
             r"keras_hub\.models\.ImageClassifier\.from_preset\(where, num_classes=2\)",
             r"keras_hub\.models\.Backbone\.from_preset\(where\)", r"from_logits=True",
             r"models\.unfreeze\(kh_classifier\.backbone", r"training\.fit_two_phase\(kh_tm",
-            r"keras\.layers\.Rescaling\(scale, offset", r"kh_classifier\.backbone\.trainable = True"]),
+            r"keras\.layers\.Rescaling\(scale, offset", r"kh_classifier\.backbone\.trainable = True",
+            # route 2: the TF-Hub module fine-tuned with what lesson 03 taught
+            r"training\.fit_two_phase\(hub_tm"]),
     ("03", [r"include_top=False", r"base\.trainable = False", r"training=False", r"keras\.Model\(",
             r"\.trainable = True", REFREEZE_BN, r"initial_epoch=",
             # seed techniques: a photo file for decode_predictions, trimming a complete model, one logit
@@ -97,7 +99,7 @@ def _teaching_rows() -> dict[str, tuple[int, str]]:
     return rows
 
 
-@pytest.mark.parametrize("lesson", ["01", "02", "03", "04", "05", "06"])
+@pytest.mark.parametrize("lesson", ["01", "02", "03", "04", "05", "06", "07"])
 def test_each_runtime_and_estimate_is_the_measured_or_generated_one(lesson):
     """A lesson's runtime is the measured one of the teacher's table; its T4 estimate is bench/results'."""
     import json
@@ -119,7 +121,7 @@ def test_lesson03_names_the_batchnorm_backbone_the_settings_prefetch(mode):
     """The BatchNorm section types `keras.applications.MobileNetV2(...)`; `tlh prefetch` reads the backbone whose
     weights it downloads from the settings' ``bn_backbone``: the two must agree, or full mode would download one
     network's weights for the other."""
-    from tlhelpers import config
+    from tlhelpers.course import config
 
     typed = re.findall(r"bn_base = keras\.applications\.(\w+)\(", _code("03"))
     with config.environment({"TLH_SMOKE": "1" if mode == "smoke" else "0", "TLH_REHEARSE": None}):
@@ -136,3 +138,30 @@ def test_lesson04_sets_a_random_weights_control_beside_the_imagenet_number():
     assert control.start() < code.index("compare.compare("), "the control comes before the helper's table"
     assert re.search(r"control\.head\.fit\(", code), "lesson 04 no longer trains the control's head"
     assert re.search(r"print\(f\"[^\n]*\n[^\n]*control_acc", code), "lesson 04 no longer prints the control's accuracy"
+
+
+@pytest.mark.parametrize("lesson", ["01", "02", "03", "04", "05", "06", "07"])
+def test_the_setup_is_one_call_and_no_cell_logs_metrics(lesson):
+    """Machinery out of sight: course.start does the setup; the run report reads the numbers itself."""
+    code = _code(lesson)
+    assert re.search(rf"^cfg, strategy = course\.start\({int(lesson)}\)", code, re.M), f"lesson {lesson}'s setup"
+    for machinery in (r"log_metric", r"\brealfiles\.", r"(?<![\w.])report\.", r"set_seed\(", r"setup_accelerator\("):
+        assert not re.search(machinery, code), f"lesson {lesson} calls {machinery} in its cells"
+
+
+def test_no_lesson_uses_fine_tuning_before_lesson_03_teaches_it():
+    """Teaching order: lessons 01 and 02 train heads only; unfreezing and fit_two_phase come in 03 (07 after it)."""
+    for lesson in ("01", "02"):
+        code = _code(lesson).split("course.start(")[1]  # the setup cell installs KerasHub for lesson 07
+        for later in (r"fit_two_phase\(", r"models\.unfreeze\(", r"\.trainable = True", r"keras_hub"):
+            assert not re.search(later, code), f"lesson {lesson} uses {later}, which lesson 03 or 07 introduces"
+
+
+@pytest.mark.parametrize("path", sorted(NOTEBOOKS.glob("0*.py")), ids=lambda p: p.stem[:2])
+def test_every_lesson_ends_with_its_sources_named_and_linked(path):
+    text = path.read_text(encoding="utf-8")
+    assert "\n# ## Sources\n" in text, f"{path.name} has no Sources section"
+    sources = text.split("\n# ## Sources\n", 1)[1]
+    items = [line for line in sources.splitlines() if line.startswith("# - ")]
+    linked = [line for line in items if re.search(r"https://\S+$", line)]
+    assert len(linked) >= 2, f"{path.name}: name each source with its address ({items})"

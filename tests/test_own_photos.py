@@ -116,7 +116,8 @@ def test_lesson05_runs_from_its_photo_cell_on_a_zip_and_lesson06_finds_the_model
     """The learner's path: zip a photo folder, name it in MY_PHOTOS, run lesson 05; lesson 06 finds the model."""
     import nbformat
 
-    from tlhelpers import config, runner
+    from tlhelpers.cli import runner
+    from tlhelpers.course import config
 
     train = real_asset("cats_and_dogs_filtered/train")
     archive = tmp_path / "upload" / "my_photos.zip"

@@ -97,7 +97,7 @@ def test_learning_curve_legend_stays_off_the_curves():
 def test_charts_from_generated_data_carry_a_watermark(monkeypatch):
     import pandas as pd
 
-    from tlhelpers import report
+    from tlhelpers.course import report
 
     df = pd.DataFrame({"name": ["x", "y"], "status": ["ok", "ok"], "val_accuracy": [0.9, 0.8],
                        "throughput_img_s": [10.0, 300.0], "params_total": [1e6, 1e5], "saved_mb": [4.0, 0.5]})

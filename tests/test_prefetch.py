@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from tlhelpers import cli, config, prefetch, standins, tfhub
+from tlhelpers import cli, tfhub
+from tlhelpers.cli import prefetch
+from tlhelpers.course import config, standins
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from conftest import real_asset
-from tlhelpers import config, realfiles
+from tlhelpers.course import config, realfiles
 
 ASSETS = config.assets_dir()
 needs_assets = pytest.mark.usefixtures("assets_root")  # skipped without them, failed in CI (conftest.real_asset)
@@ -254,7 +254,8 @@ def test_the_offline_assets_folder_counts_as_a_filled_cache(tmp_path: Path, monk
 
 @needs_assets
 def test_tlh_prefetch_smoke_fetches_a_lessons_files_then_doctor_calls_it_real(laptop: Path, monkeypatch, capsys):
-    from tlhelpers import cli, prefetch
+    from tlhelpers import cli
+    from tlhelpers.cli import prefetch
 
     for name in ("TFDS_DATA_DIR", "KERAS_HOME", "TFHUB_CACHE_DIR"):  # the command points these at its cache
         monkeypatch.delenv(name, raising=False)

@@ -60,7 +60,7 @@ def test_one_gpu_xla_decision_and_augmentation_trains():
         augmented.fit(x, y, epochs=1, verbose=0)
         print("JIT", plain.jit_compile, augmented.jit_compile)
         print(training.xla_decision(augmented))
-        from tlhelpers import rehearsal
+        from tlhelpers.course import rehearsal
         print("SLOW", rehearsal.cpu_xla_is_slow())
     """, "1gpu"))
     if "SLOW False" in out:
@@ -76,7 +76,7 @@ def test_one_gpu_xla_decision_and_augmentation_trains():
 def test_the_slow_cpu_xla_is_told_by_the_tensorflow_version(version, slow, monkeypatch):
     import tensorflow as tf
 
-    from tlhelpers import rehearsal
+    from tlhelpers.course import rehearsal
 
     monkeypatch.setattr(tf, "__version__", version)
     assert rehearsal.cpu_xla_is_slow() is slow
@@ -176,7 +176,7 @@ def test_lesson04_bring_your_own_backbone_downloads_in_full_mode(tmp_path, monke
 
 
 def test_rehearsal_settings_keep_the_full_mode_program():
-    from tlhelpers import config
+    from tlhelpers.course import config
 
     os.environ.pop("TLH_REHEARSE", None)
     for key in config.lesson_keys():
@@ -191,7 +191,7 @@ def test_rehearsal_settings_keep_the_full_mode_program():
 
 
 def test_unknown_rehearsal_shape_is_a_clear_error(monkeypatch):
-    from tlhelpers import config
+    from tlhelpers.course import config
 
     monkeypatch.setenv("TLH_REHEARSE", "3gpu")
     with pytest.raises(ValueError, match="1gpu, 2gpu"):
@@ -199,7 +199,8 @@ def test_unknown_rehearsal_shape_is_a_clear_error(monkeypatch):
 
 
 def test_standin_weights_live_apart_from_the_real_cache(tmp_path, monkeypatch):
-    from tlhelpers import backbones, config
+    from tlhelpers import backbones
+    from tlhelpers.course import config
 
     monkeypatch.setenv("TLH_CACHE_DIR", str(tmp_path))
     monkeypatch.setenv("TLH_ASSETS_DIR", str(tmp_path / "no-assets"))
@@ -208,7 +209,7 @@ def test_standin_weights_live_apart_from_the_real_cache(tmp_path, monkeypatch):
     path = Path(backbones.resolve_weights("MobileNetV2", alpha=0.35, image_size=96))
     assert path.name == "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_96_no_top.h5"
     assert path.parent == tmp_path / "rehearsal" / "keras" / "models"
-    from tlhelpers import report
+    from tlhelpers.course import report
 
     assert report.generated() == ["MobileNetV2 ImageNet weights (rehearsal stand-in, random)"]
     monkeypatch.setattr(report, "_generated", [])  # a second run finds the stand-in laid out by the first:

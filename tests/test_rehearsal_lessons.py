@@ -2,7 +2,7 @@
 in smoke mode as ``tlh run --smoke`` runs it (the laptop tier: real files as a pre-filled cache, offline).
 
 Which shapes run is ``TLH_TEST_SHAPES`` (comma-separated among ``smoke``, ``1gpu``, ``2gpu``; default
-``1gpu,2gpu``); ``TLH_TEST_2GPU_LESSONS`` (default ``01,02,05,06``) the lessons whose 2gpu rehearsal runs;
+``1gpu,2gpu``); ``TLH_TEST_2GPU_LESSONS`` (default ``01,02,05,06,07``) the lessons whose 2gpu rehearsal runs;
 ``TLH_TEST_REHEARSE_LESSONS`` (lesson numbers, default all) picks the lessons
 rehearsed, and ``TLH_TEST_REHEARSE_COMMANDS=0`` leaves out ``tlh train``/``tlh compare``. CI (.ci/run) splits
 the rehearsal across the stacks so that each (lesson, shape) runs once: the Colab replica (.ci/runtimes/replica.sh)
@@ -10,7 +10,7 @@ runs every lesson in smoke mode and lessons 01, 05 in 1gpu, the Kaggle replica e
 01, 05 in 2gpu, one at a time; the newest-pins environment lessons 02, 03, 04, 06 in 1gpu and 02, 06 in 2gpu, and
 both commands. Every lesson in both shapes in the replicas did not fit CI's 70-minute budget on 2 cores (measured on
 2026-12-03, see README "Supported versions"). On TensorFlow 2.20 (both replicas) the 1gpu rehearsal decides XLA as
-one GPU does but compiles without it (:data:`tlhelpers.rehearsal.SLOW_CPU_XLA`).
+one GPU does but compiles without it (:data:`tlhelpers.course.rehearsal.SLOW_CPU_XLA`).
 
 The full-mode configuration of each lesson (backbones, hub contracts, image and
 batch sizes, unfreeze points, strategy and precision code) runs on a CPU set
@@ -51,14 +51,14 @@ KNOWN_SHAPES = ("smoke", "1gpu", "2gpu")
 SHAPES = [s.strip() for s in os.environ.get("TLH_TEST_SHAPES", "1gpu,2gpu").split(",") if s.strip()]
 if set(SHAPES) - set(KNOWN_SHAPES):
     raise ValueError(f"TLH_TEST_SHAPES={os.environ['TLH_TEST_SHAPES']!r}: use some of {', '.join(KNOWN_SHAPES)}")
-REHEARSED = [n.strip() for n in os.environ.get("TLH_TEST_REHEARSE_LESSONS", "01,02,03,04,05,06").split(",")]
+REHEARSED = [n.strip() for n in os.environ.get("TLH_TEST_REHEARSE_LESSONS", "01,02,03,04,05,06,07").split(",")]
 #: Lessons whose 2gpu rehearsal runs. 03 and 04 are left out by default to keep CI within its budget on 2 cores
 #: (with all twelve rehearsal runs CI took over 80 minutes, in the newest pins on 408f2cc and again with the
 #: shapes in the replicas on 2026-12-03): their 2gpu code paths, every
 #: comparison candidate built and compiled in a two-replica strategy and fit_two_phase under it, are the unit tests
 #: tests/test_rehearsal.py::test_compare_builds_every_candidate_in_the_strategy and
 #: ::test_two_replicas_fit_two_phase_builds_and_compiles_in_scope; `tlh run 3 --rehearse 2gpu` runs them by hand.
-TWO_GPU = [n.strip() for n in os.environ.get("TLH_TEST_2GPU_LESSONS", "01,02,05,06").split(",")]
+TWO_GPU = [n.strip() for n in os.environ.get("TLH_TEST_2GPU_LESSONS", "01,02,05,06,07").split(",")]
 COMMANDS = os.environ.get("TLH_TEST_REHEARSE_COMMANDS", "1").strip() != "0"
 #: (lesson, shape) runs: every lesson in smoke, the rehearsed lessons in each rehearsal shape
 RUNS = [(lesson, shape) for lesson in LESSONS for shape in SHAPES
@@ -173,7 +173,7 @@ def test_lesson_runs_in_full_configuration(lesson, shape, lesson_runs):
         return
     assert f"REHEARSAL {shape}" in executed  # the kernel really was set up as that runtime
     if shape == "1gpu":  # TensorFlow 2.20 (the replicas): XLA decided, compiled without it, and said so
-        from tlhelpers import rehearsal
+        from tlhelpers.course import rehearsal
 
         assert ("compiled without XLA" in executed) == rehearsal.cpu_xla_is_slow()
     if lesson.startswith("04"):
@@ -185,20 +185,20 @@ def test_lesson_runs_in_full_configuration(lesson, shape, lesson_runs):
 
 @pytest.fixture(scope="session")
 def small_folder(tmp_path_factory):
-    from tlhelpers import config
-    from tlhelpers.standins import sample_folder
+    from tlhelpers.course import config
+    from tlhelpers.course.standins import sample_folder
 
     assets = config.assets_dir()
     target = tmp_path_factory.mktemp("photos") / "pets"
     if assets is not None and (assets / "cats_and_dogs_filtered").is_dir():
         return sample_folder(assets / "cats_and_dogs_filtered" / "train", target, per_class=12)
-    from tlhelpers.standins import make_synthetic_folder
+    from tlhelpers.course.standins import make_synthetic_folder
 
     return make_synthetic_folder(target, per_class=12) / "train"
 
 
 def _assets() -> Path:
-    from tlhelpers import config
+    from tlhelpers.course import config
 
     assets = config.assets_dir()
     if assets is None:

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tlhelpers import atomic, backbones, models, standins, training
+from tlhelpers import atomic, backbones, models, training
+from tlhelpers.course import standins
 
 
 def _tm():

@@ -7,7 +7,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from tlhelpers import cli, runner
+from tlhelpers import cli
+from tlhelpers.cli import runner
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -36,7 +37,7 @@ def test_run_passes_records_metrics_and_fails_naming_the_cell(tmp_path, capsys):
     nbs = tmp_path / "nbs"
     nbs.mkdir()
     _notebook(nbs / "01_good.ipynb", [
-        "import os\nfrom tlhelpers import report",
+        "import os\nfrom tlhelpers.course import report",
         "report.log_metric('answer', 42)\nassert os.environ['TLH_SMOKE'] == '1'",
     ])
     _notebook(nbs / "02_broken.ipynb", ["x = 1", "y = 2", "raise RuntimeError('deliberately broken')", "z = 3"])
@@ -69,7 +70,7 @@ def test_console_script_is_installed():
 
 
 def test_gpu_memory_peak_reads_nvidia_smi(tmp_path, monkeypatch):
-    from tlhelpers import runner
+    from tlhelpers.cli import runner
 
     fake = tmp_path / "nvidia-smi"
     fake.write_text('#!/bin/sh\ncase "$1" in *name*) echo "Tesla T4";; *) echo $(( $(date +%N) % 5 + 1000 ));; esac\n')
@@ -83,7 +84,7 @@ def test_gpu_memory_peak_reads_nvidia_smi(tmp_path, monkeypatch):
 
 
 def test_gpu_memory_peak_without_a_gpu(monkeypatch, tmp_path):
-    from tlhelpers import runner
+    from tlhelpers.cli import runner
 
     monkeypatch.setenv("PATH", str(tmp_path))
     with runner.GPUMemoryPeak() as gpu:

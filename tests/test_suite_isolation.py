@@ -30,9 +30,24 @@ def test_a_test_is_offline_with_the_sessions_own_cache():
     """Not ``data/cache`` of the checkout nor ``~/.cache/tlhelpers``: what a learner or an earlier run left there
     cannot make a test pass, and no test writes there."""
     from conftest import SESSION_CACHE
-    from tlhelpers import config, realfiles
+    from tlhelpers.course import config, realfiles
 
     assert not realfiles.network_allowed()
     root = config.cache_root()
     assert root == SESSION_CACHE, root
     assert Path.home() not in root.parents and (config.repo_root() or Path("/nonexistent")) not in root.parents
+
+
+def test_a_test_fabricates_a_stand_in():
+    from tlhelpers.course import report
+
+    report.note_generated("a stand-in preset (random weights)", kind="weights")
+    assert report.meaningless_now()
+
+
+def test_the_next_test_starts_with_an_empty_run_report(capsys):
+    from tlhelpers.course import report
+
+    assert not report.meaningless_now() and report.generated() == []
+    report.note_generated("a stand-in preset (random weights)", kind="weights")  # said again, not swallowed
+    assert "a stand-in preset (random weights): generated stand-in" in capsys.readouterr().out

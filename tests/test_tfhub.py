@@ -11,7 +11,8 @@ import pytest
 import tensorflow as tf
 
 from conftest import real_asset
-from tlhelpers import config, features, layers, models, standins, tfhub
+from tlhelpers import features, layers, models, tfhub
+from tlhelpers.course import config, standins
 
 ASSET = tfhub.SMOKE_ASSET
 

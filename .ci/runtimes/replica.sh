@@ -70,7 +70,7 @@ from pathlib import Path
 import tlhelpers
 
 ours, installed = Path(sys.argv[1]), Path(tlhelpers.__file__).parent
-names = sorted(p.name for p in ours.glob("*.py"))
+names = sorted(str(p.relative_to(ours)) for p in ours.rglob("*.py") if "__pycache__" not in p.parts)
 differ = [n for n in names if not (installed / n).is_file() or not filecmp.cmp(ours / n, installed / n, shallow=False)]
 assert not differ, f"the installed tlhelpers ({installed}) is not this checkout's: {differ} differ"
 print(f"    installed tlhelpers is this checkout's ({len(names)} modules)")

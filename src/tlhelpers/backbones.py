@@ -19,13 +19,13 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import os
-import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from tlhelpers import config, kerascompat, realfiles, report, squeezenet
+from tlhelpers import kerascompat, squeezenet
+from tlhelpers.course import sources
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
@@ -288,15 +288,15 @@ def weights_cache_dirs() -> list[Path]:
 
     ``$KERAS_HOME/models``, ``~/.keras/models``, ``<cache root>/keras/models``,
     then every folder of the laptop tier's real files
-    (:func:`tlhelpers.realfiles.roots`: ``<cache root>/assets/*`` and the
+    (:func:`tlhelpers.course.sources.asset_roots`: ``<cache root>/assets/*`` and the
     offline assets' ``*``, e.g. ``keras/models`` and ``squeezenet``).
     """
     dirs = []
     if os.environ.get("KERAS_HOME"):
         dirs.append(Path(os.environ["KERAS_HOME"]) / "models")
     dirs.append(Path.home() / ".keras" / "models")
-    dirs.append(config.cache_root() / "keras" / "models")
-    for root in realfiles.roots():
+    dirs.append(sources.cache_root() / "keras" / "models")
+    for root in sources.asset_roots():
         if root.is_dir():
             dirs += [root / "keras" / "models", *sorted(p for p in root.iterdir() if p.is_dir() and p.name != "keras")]
     return list(dict.fromkeys(dirs))
@@ -323,24 +323,9 @@ def resolve_weights(backbone: str | Backbone, *, alpha: float = 1.0, image_size:
     if weights != "auto":
         return weights
     found = _cached_no_top_file(spec, alpha, image_size)
-    if found is not None:
-        if config.rehearsal() is not None and found.parent == config.cache_root() / "keras" / "models":
-            # laid out by an earlier rehearsal run: still a random stand-in, and said so every time
-            report.note_generated(f"{spec.name} ImageNet weights (rehearsal stand-in, random)", kind="weights")
-        return str(found)
-    if config.rehearsal() is not None:
-        from tlhelpers import standins
-
-        report.note_generated(f"{spec.name} ImageNet weights (rehearsal stand-in, random)", kind="weights")
-        return str(standins.standin_weights_file(spec, alpha=alpha, image_size=image_size or spec.input_size))
-    if config.smoke_mode():
-        warnings.warn(f"Smoke mode: no offline ImageNet weights for {spec.name} (alpha={alpha}) found in "
-                      f"{', '.join(str(d) for d in weights_cache_dirs())}; using RANDOM weights. Accuracy "
-                      "numbers of this run mean nothing.", stacklevel=2)
-        print(f"NOTICE: {spec.name} uses RANDOM weights (smoke mode, no offline weight file).")
-        report.note_generated(f"{spec.name} ImageNet weights (random weights instead)", kind="weights")
-        return None
-    return "imagenet"
+    # The course decides what replaces missing weights offline (smoke mode, the rehearsal); else Keras downloads.
+    return sources.backbone_weights(spec, alpha=alpha, image_size=image_size, found=found,
+                                    searched=weights_cache_dirs())
 
 
 def _cached_no_top_file(spec: Backbone, alpha: float, image_size: int | None) -> Path | None:
@@ -351,10 +336,7 @@ def _cached_no_top_file(spec: Backbone, alpha: float, image_size: int | None) ->
         for folder in weights_cache_dirs():
             if (folder / filename).is_file():
                 return folder / filename
-    for real in realfiles.FILES.values():  # smoke mode (the laptop tier) downloads its small real files once
-        if Path(real.relative).name in candidates and (found := realfiles.ensure(real.key)) is not None:
-            return found
-    return None
+    return sources.real_file(candidates)  # the course's small real files (the laptop tier), fetched once
 
 
 def build_base(
@@ -428,13 +410,10 @@ def imagenet_classifier(backbone: str | Backbone, *, alpha: float | None = None)
     cached = [d / top_file for d in weights_cache_dirs() if top_file and (d / top_file).is_file()]
     if cached:
         return spec.construct(include_top=True, weights=str(cached[0]), alpha=alpha)
-    if config.rehearsal() is not None:
-        from tlhelpers import standins
-
-        weights = str(standins.standin_weights_file(spec, alpha=alpha, image_size=spec.input_size, top=True))
-        return spec.construct(include_top=True, weights=weights, alpha=alpha)
-    if not config.smoke_mode():
+    weights = sources.classifier_weights(spec, alpha=alpha)  # offline the course may stand in; else download
+    if weights == "download":
         weights = download_factory_weights(spec, top=True) if spec.factory is not None else "imagenet"
+    if weights is not None:
         return spec.construct(include_top=True, weights=weights, alpha=alpha)
     model = spec.construct(include_top=True, weights=None, alpha=alpha)
     base_file = _cached_no_top_file(spec, alpha or 1.0, spec.input_size)
@@ -486,7 +465,7 @@ def decode_imagenet(probs: Any, top: int = 5) -> list[list[tuple[str, float]]]:
         raise ValueError(f"Expected ImageNet probabilities of shape [N, 1000], got {probs.shape}.")
     order = np.argsort(-probs, axis=1)[:, :top]
     names = _imagenet_class_names()
-    if names is None and not config.offline_sources():
+    if names is None and not sources.offline():
         decoded = keras.applications.imagenet_utils.decode_predictions(probs, top=top)  # downloads the names once
         return [[(label, float(p)) for _, label, p in row] for row in decoded]
     names = names or [f"class_{i}" for i in range(1000)]
@@ -525,7 +504,7 @@ def download_factory_weights(spec: Backbone, *, top: bool = False) -> str:
         raise RuntimeError(f"{spec.name} has no weights URL; pass weights=<path of the weights file>.")
     filename = spec.weights_filename(top=top)
     url = spec.weights_url if not top else spec.weights_url.rsplit("/", 1)[0] + "/" + filename  # same release
-    dest = config.cache_root() / "keras"
+    dest = sources.cache_root() / "keras"
     try:
         return str(keras.utils.get_file(filename, url, cache_dir=str(dest), cache_subdir="models"))
     except Exception as exc:  # a failed download becomes instructions; anything else is a bug: re-raised

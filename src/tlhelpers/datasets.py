@@ -1,26 +1,25 @@
-"""Where the course's data comes from: every download, its address, and what replaces it offline.
+"""Where the course's data comes from: every download and its address.
 
 What belongs here: the datasets the lessons load (TFDS CIFAR-10, the
 ``cats_and_dogs_filtered`` and ``flower_photos`` archives), their URLs and
 sizes in :data:`DOWNLOADS` (what ``tlh prefetch`` and ``tlh doctor`` list;
-the addresses and digests themselves are :mod:`tlhelpers.downloads`'), where they are cached (``<cache root>/datasets``,
-``<cache root>/tensorflow_datasets``), and which offline source stands in for
-each in smoke mode and the rehearsal (the real photos of the offline assets,
-``tfds.testing.mock_data``, or generated folders from :mod:`tlhelpers.standins`).
-Turning examples into batches is :mod:`tlhelpers.data`.
+the addresses and digests themselves are :mod:`tlhelpers.downloads`'), and
+where they are cached (``<cache root>/datasets``, ``<cache root>/tensorflow_datasets``).
+What stands in for them in smoke mode and the rehearsal (the real photos of
+the offline assets, ``tfds.testing.mock_data``, generated folders) is the
+course's decision: :mod:`tlhelpers.course.sources`. Turning examples into
+batches is :mod:`tlhelpers.data`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import re
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tlhelpers import config, downloads, kerascompat, realfiles, report
+from tlhelpers import downloads, kerascompat
+from tlhelpers.course import sources
 from tlhelpers.data import take_examples
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -120,20 +119,9 @@ def import_tfds() -> Any:
     return tfds
 
 
-@contextlib.contextmanager
-def _maybe_mock(name: str, num_examples: int | None) -> Iterator[None]:
-    if not config.offline_sources() or (name in realfiles.FILES and realfiles.ensure(name) is not None):
-        yield
-        return
-    tfds = import_tfds()
-    report.note_generated(f"{name} (tfds.testing.mock_data: random images)")
-    with tfds.testing.mock_data(num_examples=num_examples or 64, policy=tfds.testing.MockPolicy.USE_CODE):
-        yield
-
-
 def load_tfds(
     name: str,
-    lesson_settings: config.LessonSettings,
+    lesson_settings: Any,
     *,
     validation_fraction: float = 0.1,
 ) -> tuple[tf.data.Dataset, tf.data.Dataset, tf.data.Dataset, list[str]]:
@@ -146,7 +134,7 @@ def load_tfds(
     Args:
         name: TFDS name, e.g. ``"cifar10"``. It must have ``train`` and
             ``test`` splits and ``image``/``label`` features.
-        lesson_settings: From :func:`tlhelpers.config.settings`; its
+        lesson_settings: From :func:`tlhelpers.course.config.settings`; its
             ``*_examples`` fields cap each split (None keeps all).
         validation_fraction: Share of the training split held out for
             validation. Defaults to 0.1.
@@ -160,14 +148,14 @@ def load_tfds(
     """
     tfds = import_tfds()
 
-    report.new_data_section()
     pct = int(round(validation_fraction * 100))
     if not 0 < pct < 100:
         raise ValueError(f"validation_fraction must be between 0.01 and 0.99, got {validation_fraction}.")
     s = lesson_settings
-    data_dir = str(config.cache_root() / "tensorflow_datasets")
+    data_dir = str(sources.cache_root() / "tensorflow_datasets")
     biggest = max(n for n in (s.train_examples, s.val_examples, s.test_examples, 64) if n)
-    with _maybe_mock(name, biggest):
+    import_tfds()  # a protobuf too old for tensorflow-metadata says so before anything else
+    with sources.tfds_source(name, biggest):  # offline without the real files: tfds.testing.mock_data, marked
         (train, val, test), info = tfds.load(
             name,
             split=[f"train[:{100 - pct}%]", f"train[{100 - pct}%:]", "test"],
@@ -190,29 +178,19 @@ def get_cats_and_dogs() -> Path:
     """Return the ``cats_and_dogs_filtered`` folder (``train/`` and ``validation/``, classes cats and dogs).
 
     Full mode: downloaded once (68 MB) into ``<cache root>/datasets``. Smoke
-    mode: the same real photos from :func:`tlhelpers.realfiles.ensure` (the
+    mode: the same real photos from :func:`tlhelpers.course.sources.cats_and_dogs` (the
     cache, the offline assets, or a download once), otherwise a small
     generated stand-in (coloured noise, clearly not photos), marked meaningless.
 
     Returns:
         The folder holding ``train`` and ``validation``.
     """
-    report.new_data_section()
-    if config.offline_sources():
-        real = realfiles.ensure("cats_and_dogs_filtered")
-        if real is not None:
-            return real
-        report.note_generated(realfiles.FILES["cats_and_dogs_filtered"].what)
-        target = config.cache_root() / "synthetic" / "cats_and_dogs_100"
-        if not (target / "validation").is_dir():
-            print("Smoke mode without offline assets: generating a stand-in image folder.")
-            from tlhelpers import standins
-
-            standins.make_synthetic_folder(target, per_class=100)  # as many as any lesson's smoke settings use
-        return target
+    offline = sources.cats_and_dogs()  # smoke mode and the rehearsal: the course's copy; full mode: None
+    if offline is not None:
+        return offline
     import keras
 
-    dest = config.cache_root() / "datasets"
+    dest = sources.cache_root() / "datasets"
     dest.mkdir(parents=True, exist_ok=True)
     failures = []
     for url in CATS_AND_DOGS_URLS:  # upstream moved the file in 2025: the current address, then the older one
@@ -238,7 +216,7 @@ def get_flower_photos(*, smoke_per_class: int = 150) -> Path:
     218 MB), downloaded once into ``<cache root>/datasets``. Smoke mode: a copy
     of the first ``smoke_per_class`` real photos per class of
     ``cats_and_dogs_filtered/train`` (cached or downloaded once, see
-    :mod:`tlhelpers.realfiles`), else generated images; either way a fresh
+    :func:`tlhelpers.course.sources.own_photos_standin`), else generated images; either way a fresh
     folder you may look at and modify.
 
     Args:
@@ -247,28 +225,12 @@ def get_flower_photos(*, smoke_per_class: int = 150) -> Path:
     Returns:
         The folder holding one subfolder per class (and nothing else).
     """
-    report.new_data_section()
-    if config.offline_sources():
-        from tlhelpers import standins
-
-        real = realfiles.ensure("cats_and_dogs_filtered")
-        # Real and generated copies never share a folder, so a later run with the real photos never reuses stand-ins.
-        target = config.cache_root() / "smoke" / f"my_photos_{smoke_per_class}{'' if real else '_generated'}"
-        if real is None:
-            report.note_generated(realfiles.FILES["cats_and_dogs_filtered"].what)
-        if not target.is_dir():
-            if real is not None:
-                print(f"Smoke mode: using {smoke_per_class} real photos per class of cats_and_dogs_filtered "
-                      f"({real}) instead of flower_photos.")
-                standins.sample_folder(real / "train", target, per_class=smoke_per_class)
-            else:
-                print("Smoke mode without the real photos: generating a stand-in image folder.")
-                standins.make_synthetic_folder(target.with_name(target.name + "_gen"), per_class=smoke_per_class)
-                shutil.copytree(target.with_name(target.name + "_gen") / "train", target)
-        return target
+    offline = sources.own_photos_standin(smoke_per_class)  # smoke mode and the rehearsal; full mode: None
+    if offline is not None:
+        return offline
     import keras
 
-    dest = config.cache_root() / "datasets"
+    dest = sources.cache_root() / "datasets"
     dest.mkdir(parents=True, exist_ok=True)
     try:
         path = Path(keras.utils.get_file("flower_photos.tgz", FLOWER_PHOTOS_URL, cache_dir=str(dest),

@@ -1,6 +1,6 @@
 """Every file the course downloads, listed once: address(es), digest, size, and the lessons that read it.
 
-What belongs here: the registry and nothing else. :mod:`tlhelpers.realfiles`
+What belongs here: the registry and nothing else. :mod:`tlhelpers.course.realfiles`
 (the laptop tier's small real files), :mod:`tlhelpers.datasets` (full mode's
 datasets), :mod:`tlhelpers.backbones` and :mod:`tlhelpers.squeezenet` (weights),
 :mod:`tlhelpers.tfhub` (the module the offline assets hold) and ``tlh prefetch``
@@ -38,7 +38,7 @@ class Download:
             by its content after unpacking instead (or not pinned: see ``what``).
         unpack: ``"zip"``, ``"tar.gz"`` or None (a single file).
         content: ``(count, digest)`` of the unpacked photos
-            (:func:`tlhelpers.realfiles.content_digest`), or None.
+            (:func:`tlhelpers.course.realfiles.content_digest`), or None.
         marker: A file that must exist inside an unpacked folder.
         also: Older addresses of the same file, tried in order when an earlier
             one fails; every address is held to the same checks.
@@ -68,7 +68,7 @@ FILES: dict[str, Download] = {f.key: f for f in [
         # The 2,999 photos' own checksums (../shared/assets/cats_and_dogs_filtered.sha256), folded into one digest.
         content=(2999, "ed5616fbeac1c1efa6b8d067a12e1bfa59c1a232903576e3f2db3eb3562a32f6"), marker="train",
         also=("https://storage.googleapis.com/mledu-datasets/cats_and_dogs_filtered.zip",),
-        smoke_lessons=("02", "03", "04", "05", "06")),
+        smoke_lessons=("02", "03", "04", "05", "06", "07")),
     Download(
         "mobilenet_v2_0.35", "MobileNetV2 (alpha 0.35) ImageNet weights, no top",
         "keras/models/mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top.h5",
@@ -89,7 +89,7 @@ FILES: dict[str, Download] = {f.key: f for f in [
         "mobilenet_v2_035_224_feature_vector", "MobileNetV2-0.35 TF-Hub feature vector (224 px in, 1280 out)",
         "tfhub/mobilenet_v2_035_224_feature_vector", TFHUB_MOBILENET_V2_035 + "?tf-hub-format=compressed",
         "mobilenet_v2_035_224_feature_vector.tar.gz", 5_000_000, unpack="tar.gz", marker="saved_model.pb",
-        smoke_lessons=("02",)),
+        smoke_lessons=("02", "07")),
     Download(
         "cifar10", "CIFAR-10 through TensorFlow Datasets (the lessons take small slices)",
         "tensorflow_datasets/cifar10", "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz",

@@ -18,7 +18,7 @@ Where a preset is looked for, in order:
    ``~/.cache/kagglehub``), where an earlier download put it, then
    ``<cache root>/kagglehub`` (where ``tlh prefetch`` downloads);
 4. smoke mode and the rehearsal: a stand-in preset with random weights
-   (:func:`tlhelpers.standins.make_preset`), said as generated;
+   (:func:`tlhelpers.course.standins.make_preset`), said as generated;
 5. full mode: the preset name, which KerasHub downloads from Kaggle Models
    into the ``kagglehub`` cache (``TLH_OFFLINE=1`` stops with instructions).
 """
@@ -30,7 +30,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tlhelpers import config, realfiles, report
+from tlhelpers.course import sources
 from tlhelpers.data import IMAGENET_MEAN, IMAGENET_STD
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -126,9 +126,9 @@ def preset_dirs() -> list[Path]:
     """Return the folders holding local preset copies (``<folder>/<preset name>/config.json``), in order.
 
     ``<cache root>/kerashub`` (where ``tlh prefetch`` copies presets), then
-    ``kerashub`` in every folder of :func:`tlhelpers.realfiles.roots`.
+    ``kerashub`` in every folder of :func:`tlhelpers.course.sources.asset_roots`.
     """
-    dirs = [config.cache_root() / "kerashub", *(root / "kerashub" for root in realfiles.roots())]
+    dirs = [sources.cache_root() / "kerashub", *(root / "kerashub" for root in sources.asset_roots())]
     return list(dict.fromkeys(dirs))
 
 
@@ -139,7 +139,7 @@ def kagglehub_cache() -> Path:
 
 def _kaggle_caches() -> list[Path]:
     """Return kagglehub's cache, then ``<cache root>/kagglehub`` (where ``tlh prefetch`` points it)."""
-    return list(dict.fromkeys([kagglehub_cache(), config.cache_root() / "kagglehub"]))
+    return list(dict.fromkeys([kagglehub_cache(), sources.cache_root() / "kagglehub"]))
 
 
 def _is_preset_dir(path: Path) -> bool:
@@ -196,20 +196,12 @@ def resolve(spec: str) -> str:
     found = find_local(name)
     if found is not None:
         return str(found)
-    if config.offline_sources():
-        from tlhelpers import standins
-
-        known = KNOWN.get(name)
-        full_size = config.rehearsal() is not None and known is not None
-        target = config.cache_root() / "kerashub-standins" / ("full" if full_size else "tiny") / name
-        if not _is_preset_dir(target):
-            standins.make_preset(target, architecture=dict(known.architecture) if full_size else None,
-                                 image_size=known.image_size if known else 224)
-        report.note_generated(f"KerasHub preset {name} (stand-in, random weights)", kind="weights")
-        return str(target)
-    if not realfiles.network_allowed():
+    standin = sources.kerashub_standin(name, KNOWN.get(name))  # offline (smoke mode, rehearsal): random weights
+    if standin is not None:
+        return str(standin)
+    if not sources.network_allowed():
         raise FileNotFoundError(
-            f"No local copy of the KerasHub preset {name!r} and {realfiles.OFFLINE_ENV}=1 forbids downloading "
+            f"No local copy of the KerasHub preset {name!r} and {sources.OFFLINE_ENV}=1 forbids downloading "
             f"it. Run 'tlh prefetch' where there is network (it lands in {_kaggle_caches()[-1]}), or put the preset "
             f"folder (config.json, model.weights.h5, ...) at {preset_dirs()[0] / name}.")
     return body

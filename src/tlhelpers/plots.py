@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from tlhelpers import compare, explain, report, training
+from tlhelpers import compare, explain, training
+from tlhelpers.course import sources
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
@@ -39,11 +40,11 @@ __all__ = [
 
 def _stamp(fig: Figure) -> None:
     """Watermark a chart whose numbers come from generated data, so a screenshot cannot pass for a result."""
-    if report.meaningless_now() and not any(t.get_text() == GENERATED_STAMP for t in fig.texts):
+    if sources.generated_now() and not any(t.get_text() == GENERATED_STAMP for t in fig.texts):
         fig.text(0.5, 0.5, GENERATED_STAMP, ha="center", va="center", rotation=20, fontsize=26, color="#d62728",
                  alpha=0.3, fontweight="bold", zorder=100)
 
-#: The watermark on charts drawn from generated data or random weights (see :func:`tlhelpers.report.note_generated`).
+#: The watermark on charts drawn from generated data or random weights (:func:`tlhelpers.course.sources.generated_now`).
 GENERATED_STAMP = "GENERATED DATA\nnumbers meaningless"
 
 _COLORS: dict[str, str] = {}

@@ -109,6 +109,30 @@ def _audit(reports: list[folders.ScanReport], moved: int) -> dict[str, Any]:
     return {"skipped": skipped, "ignored": ignored, "moved_duplicates": moved}
 
 
+def _resume_folder(work: Path, settings: dict[str, Any]) -> Path:
+    """Return the backup folder of ``fit_two_phase`` for these settings (an interrupted run's, if the same).
+
+    An interrupted run with other settings (or whose settings cannot be read) is removed: it cannot be continued.
+    """
+    backup = work / "resume"
+    stamp = work / "resume_settings.json"
+    if backup.is_dir():
+        try:
+            kept = json.loads(stamp.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            kept = None
+        except (OSError, ValueError) as exc:
+            print(f"The settings of the interrupted run, {stamp}, could not be read ({type(exc).__name__}: {exc}); "
+                  "starting over.")
+            kept = None
+        if kept != settings:
+            if kept is not None:
+                print(f"An interrupted run with other settings was kept in {backup}; starting over.")
+            shutil.rmtree(backup)
+    atomic.write_json(stamp, settings)
+    return backup
+
+
 def train_folder(
     folder: str | os.PathLike,
     out: str | os.PathLike,
@@ -176,22 +200,7 @@ def train_folder(
                 "unfreeze_from": unfreeze_from, "seed": seed, "replicas": strategy.num_replicas_in_sync}
     work = out.with_suffix("")
     work = work.parent / f"{work.name}_data"
-    backup = work / "resume"
-    stamp = work / "resume_settings.json"
-    if backup.is_dir():
-        try:
-            kept = json.loads(stamp.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            kept = None
-        except (OSError, ValueError) as exc:
-            print(f"The settings of the interrupted run, {stamp}, could not be read ({type(exc).__name__}: {exc}); "
-                  "starting over.")
-            kept = None
-        if kept != settings:
-            if kept is not None:
-                print(f"An interrupted run with other settings was kept in {backup}; starting over.")
-            shutil.rmtree(backup)
-    atomic.write_json(stamp, settings)
+    backup = _resume_folder(work, settings)
     splits, classes, text, reports, moved = _splits(root, work, image_size=image_size,
                                                     batch_size=batch_size * strategy.num_replicas_in_sync, seed=seed)
     print(text)
@@ -211,7 +220,7 @@ def train_folder(
     val = evaluate.predict_dataset(tm.model, splits["val"], keep_images=0)
     test = evaluate.predict_dataset(tm.model, splits["test"], keep_images=0) if "test" in splits else None
     atomic.write_with(out, models.with_class_names(tm.model, classes).save)  # the final path: never half a file
-    stamp.unlink(missing_ok=True)
+    (work / "resume_settings.json").unlink(missing_ok=True)  # finished: nothing to resume
     report = TrainReport(
         model=str(out), data=text, classes=classes, val_accuracy=float(val.accuracy), val_images=len(val.labels),
         test_accuracy=None if test is None or not len(test.labels) else float(test.accuracy),

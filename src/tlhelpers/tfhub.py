@@ -25,7 +25,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from tlhelpers import config, downloads, realfiles, report
+from tlhelpers import downloads
+from tlhelpers.course import sources
 
 __all__ = [
     "HubModel",
@@ -34,14 +35,13 @@ __all__ = [
     "names",
     "cache_dir",
     "resolve",
-    "smoke_module",
     "module_variables",
     "fixed_size",
     "output_dim",
 ]
 
 SMOKE_ASSET = "tfhub/mobilenet_v2_035_224_feature_vector"
-#: The :data:`tlhelpers.realfiles.FILES` key of that module (smoke mode's real stand-in for every handle).
+#: The :data:`tlhelpers.course.realfiles.FILES` key of that module (smoke mode's real stand-in for every handle).
 SMOKE_REAL_FILE = "mobilenet_v2_035_224_feature_vector"
 
 
@@ -127,7 +127,7 @@ def cache_dir() -> Path:
         ``$TFHUB_CACHE_DIR`` if set, else ``<cache root>/tfhub``. :func:`resolve`
         points ``tensorflow_hub`` at it for the download only.
     """
-    path = Path(os.environ.get("TFHUB_CACHE_DIR") or config.cache_root() / "tfhub").expanduser()
+    path = Path(os.environ.get("TFHUB_CACHE_DIR") or sources.cache_root() / "tfhub").expanduser()
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -147,7 +147,7 @@ def resolve(handle: str, *, verbose: bool = True) -> str:
     Returns:
         The local folder. Full mode downloads a URL once into
         :func:`cache_dir`. Smoke mode never downloads: registry names and their
-        URLs resolve to :func:`smoke_module`.
+        URLs resolve to :func:`tlhelpers.course.sources.hub_module_standin`.
 
     Raises:
         FileNotFoundError: A local path does not exist or is not a SavedModel.
@@ -162,17 +162,16 @@ def resolve(handle: str, *, verbose: bool = True) -> str:
         return str(path)
     model = get(handle) if not _is_url(handle) or any(
         handle.rstrip("/") in (m.tfhub, m.kaggle) for m in HANDLES.values()) else None
-    if config.offline_sources():
+    if sources.offline():  # smoke mode and the rehearsal: the course stands in for registry handles
         if model is None:
             raise RuntimeError(f"Smoke mode does not download {handle!r}. Use a registry name "
                                f"({', '.join(names())}) or a local SavedModel folder.")
-        path = smoke_module(model, verbose=verbose)
-        return str(path)
+        return str(sources.hub_module_standin(model, SMOKE_REAL_FILE, verbose=verbose))
     url = model.kaggle if model else handle
     import tensorflow_hub as hub
 
     try:
-        with config.environment({"TFHUB_CACHE_DIR": str(cache_dir())}):  # tensorflow_hub reads it on each call
+        with sources.environment({"TFHUB_CACHE_DIR": str(cache_dir())}):  # tensorflow_hub reads it on each call
             path = hub.resolve(url)
     except OSError as exc:  # no network, an HTTP error (urllib's errors are OSErrors); anything else surfaces
         raise RuntimeError(
@@ -185,44 +184,6 @@ def resolve(handle: str, *, verbose: bool = True) -> str:
     if verbose:
         print(f"TF-Hub module {url} -> {path}")
     return str(path)
-
-
-def smoke_module(model: HubModel | str, *, verbose: bool = True) -> Path:
-    """Return the offline stand-in for a registry model (smoke mode).
-
-    The real MobileNetV2-0.35 feature-vector SavedModel from the offline
-    assets when present (224 px, 1280 features, real ImageNet weights);
-    otherwise a tiny generated module with the model's input size and output
-    dimension, created once in the cache.
-
-    Args:
-        model: A :class:`HubModel` or its name.
-        verbose: Print a notice saying what replaces the model. Defaults to True.
-
-    Returns:
-        The SavedModel folder.
-    """
-    spec = get(model) if isinstance(model, str) else model
-    # The rehearsal keeps each handle's contract (size, any-size, feature length); smoke prefers real weights.
-    real_asset_fits = config.rehearsal() is None or spec.name == "mobilenet_v2_035_224"
-    real = realfiles.ensure(SMOKE_REAL_FILE) if real_asset_fits else None
-    if real is not None:
-        if verbose:
-            print(f"NOTICE: smoke mode: {spec.name} is replaced by the MobileNetV2-0.35 feature-vector SavedModel "
-                  f"(real ImageNet weights, 224 px in, 1280 features out) at {real}.")
-        return real
-    size = None if spec.any_size else spec.input_size
-    path = config.cache_root() / "tfhub_smoke" / f"{spec.name}_{size or 'any'}_{spec.output_dim}"
-    if not (path / "saved_model.pb").is_file():
-        from tlhelpers import standins
-
-        standins.make_tiny_module(path, input_size=size, output_dim=spec.output_dim)
-    if verbose:
-        report.note_generated(f"TF-Hub module {spec.name} (a tiny module with random weights instead)", kind="weights")
-        print(f"NOTICE: {config.mode()}: {spec.name} is replaced by a tiny generated SavedModel with RANDOM weights "
-              f"({f'{size} px' if size else 'any size'} in, {spec.output_dim} features out); accuracy numbers mean "
-              "nothing.")
-    return path
 
 
 def module_variables(module: Any) -> list[Any]:

@@ -119,7 +119,7 @@ def setup_accelerator(*, mixed_precision: bool = True, verbose: bool = True) -> 
     switch to a GPU runtime (:func:`tpu_runtime`). Scale the global batch size by
     ``strategy.num_replicas_in_sync``. In the GPU-shaped rehearsal
     (``TLH_REHEARSE``), the CPU is set up as that runtime instead (see
-    :mod:`tlhelpers.rehearsal`). Without an accelerator, says so and what to
+    :mod:`tlhelpers.course.rehearsal`). Without an accelerator, says so and what to
     switch on.
 
     Args:
@@ -132,13 +132,11 @@ def setup_accelerator(*, mixed_precision: bool = True, verbose: bool = True) -> 
     import keras
     import tensorflow as tf
 
-    from tlhelpers import config
+    from tlhelpers.course import sources
 
-    shape = config.rehearsal()
-    if shape is not None:
-        from tlhelpers import rehearsal
-
-        return rehearsal.setup(shape, mixed_precision=mixed_precision, verbose=verbose)
+    rehearsed = sources.rehearsed_strategy(mixed_precision=mixed_precision, verbose=verbose)
+    if rehearsed is not None:  # the course's GPU-shaped rehearsal (TLH_REHEARSE) set the CPU up as a GPU runtime
+        return rehearsed
     policy = None
     gpus = tf.config.list_physical_devices("GPU")
     strategy = tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
@@ -152,7 +150,7 @@ def setup_accelerator(*, mixed_precision: bool = True, verbose: bool = True) -> 
         print(f"Strategy: {type(strategy).__name__}, replicas: {strategy.num_replicas_in_sync}, "
               f"precision: {keras.mixed_precision.global_policy().name}")
         if not gpus and policy is None:
-            print(no_accelerator_advice(full=not config.offline_sources()))
+            print(no_accelerator_advice(full=not sources.offline()))
     return strategy
 
 
@@ -166,18 +164,19 @@ def describe_accelerator() -> str:
     """
     import tensorflow as tf
 
-    from tlhelpers import config
+    from tlhelpers.course import sources
 
-    shape = config.rehearsal()
+    banner = sources.rehearsal_banner()  # None unless the course rehearses a GPU runtime on the CPU
+    count = sources.gpu_count()
     gpus = tf.config.list_physical_devices("GPU")
     tpu = tpu_runtime() and not gpus
-    if shape == "2gpu" or len(gpus) > 1:
-        strategy = f"MirroredStrategy over {2 if shape else len(gpus)} replicas"
+    if count > 1:
+        strategy = f"MirroredStrategy over {count} replicas"
     elif tpu:
         strategy = "default strategy (the CPU: TensorFlow cannot use this runtime's TPU)"
     else:
         strategy = "default strategy (one device)"
-    if shape:
+    if banner:
         precision = "mixed_float16 (rehearsal)"
     elif gpus:
         cc = tf.config.experimental.get_device_details(gpus[0]).get("compute_capability", (0, 0))
@@ -186,8 +185,8 @@ def describe_accelerator() -> str:
         precision = "float32 (no GPU)"
     lines = [f"Strategy: {strategy}", f"Precision: {precision}"]
     lines.append(xla_decision())
-    if shape:
-        lines.insert(0, f"REHEARSAL {shape}: {config.REHEARSAL_SHAPES[shape]} (on the CPU)")
+    if banner:
+        lines.insert(0, banner)
     return "\n".join(lines)
 
 
@@ -242,13 +241,13 @@ def xla_decision(model: keras.Model | None = None) -> str:
     """
     import tensorflow as tf
 
-    from tlhelpers import config, kerascompat
+    from tlhelpers import kerascompat
+    from tlhelpers.course import sources
 
-    shape = config.rehearsal()
-    gpu = bool(tf.config.list_physical_devices("GPU")) or shape is not None
-    if not gpu:
+    gpus = sources.gpu_count()  # the real GPUs, or the ones the course's rehearsal imitates
+    if not gpus:
         return "XLA: off (Keras turns jit_compile='auto' off on machines without a GPU)."
-    if tf.distribute.has_strategy() or len(tf.config.list_physical_devices("GPU")) > 1 or shape == "2gpu":
+    if tf.distribute.has_strategy() or gpus > 1:
         return "XLA: off (Keras turns jit_compile='auto' off under a tf.distribute strategy)."
     if model is None:
         return "XLA: on for models whose every layer supports it (jit_compile='auto' with one GPU)."
@@ -333,7 +332,10 @@ def fit_two_phase(
             folder continues after the last finished epoch (a backup file that
             cannot be read is named in one line and that step starts over);
             the folder is deleted when the call completes. Defaults to None.
-        verbose: Keras verbosity. Defaults to 2.
+        verbose: Keras verbosity; 0 also silences this function's own lines
+            (feature progress, resuming, phase 1 kept), which the result
+            carries anyway. A backup file that cannot be read and an
+            interruption are always said. Defaults to 2.
 
     Returns:
         A :class:`TwoPhaseResult`.
@@ -341,114 +343,168 @@ def fit_two_phase(
     Raises:
         ValueError: ``unfreeze_from`` does not fit the base (raised before any training).
     """
-    import keras
-
-    from tlhelpers import atomic, features, models
+    from tlhelpers import models
 
     if fine_tune_epochs > 0:
         models.unfreeze_start(tm.base, unfreeze_from)  # a wrong unfreeze_from fails now, not after phase 1
     seconds = {"features": 0.0, "head": 0.0, "fine_tune": 0.0}
-    metrics = ["accuracy"]
-    backup = Path(backup_dir) if backup_dir is not None else None
-    if backup is not None:
-        atomic.remove_partials(backup)  # files a killed process was writing: never complete, never read
-    resumed = backup is not None and backup.is_dir() and any(backup.iterdir())
-    if resumed:
-        print(f"Resuming the interrupted run kept in {backup}.")
-    phase1_done = backup / "phase1.weights.h5" if backup is not None else None
-    epochs_run = {"head": 0, "fine_tune": 0}
-    first_epoch: list[int] = []  # the first epoch this call trains (where a resumed run's curve continues)
+    backup = _Backup(backup_dir, verbose=verbose)
+    kept_phase1 = False
+    try:
+        head_hist = _train_head(tm, train_ds, val_ds, backup, epochs=head_epochs, lr=head_lr,
+                                cache_features=cache_features, seconds=seconds)
+        histories: list[Any] = [head_hist]
+        if fine_tune_epochs > 0:
+            start = time.perf_counter()
+            ft_hist, kept_phase1 = _fine_tune(tm, train_ds, val_ds, backup, head_hist, head_epochs=head_epochs,
+                                              epochs=fine_tune_epochs, lr=fine_tune_lr, unfreeze_from=unfreeze_from,
+                                              patience=patience, checkpoint=checkpoint)
+            histories.append(ft_hist)
+            seconds["fine_tune"] = time.perf_counter() - start
+    except KeyboardInterrupt:
+        if backup.folder is not None:
+            print(f"\nInterrupted: every finished epoch is kept in {backup.folder}; the same call again continues "
+                  "from there.")
+        raise
+    backup.finished()
+    resumed_at = (backup.first_epoch[0] if backup.first_epoch else head_epochs + fine_tune_epochs) \
+        if backup.resumed else None
+    return TwoPhaseResult(history=merge_histories(*histories), fine_tune_at=head_epochs,
+                          seconds={k: round(v, 2) for k, v in seconds.items()}, kept_phase1=kept_phase1,
+                          epochs_run=backup.epochs_run, resumed=backup.resumed, resumed_at=resumed_at)
 
-    def train(model: keras.Model, phase: str, x: Any, *, total: int, initial: int = 0,
-              stopper: keras.callbacks.EarlyStopping | None = None, **fit_kwargs: Any) -> dict[str, list[float]]:
+
+def _train_head(tm: TransferModel, train_ds: Any, val_ds: Any, backup: _Backup, *, epochs: int, lr: float,
+                cache_features: bool, seconds: dict[str, float]) -> dict[str, list[float]]:
+    """Phase 1: the base frozen, only the head trains (on features computed once, or on the images)."""
+    import keras
+
+    from tlhelpers import features
+
+    start = time.perf_counter()
+    head_hist = backup.finished_head(tm.model)
+    if head_hist is None and cache_features:
+        train_f = features.extract_features(tm.features, train_ds, desc="train features", progress=backup.verbose > 0,
+                                            cache_file=backup.file("train_features.npz"))
+        val_f = features.extract_features(tm.features, val_ds, desc="validation features", progress=backup.verbose > 0,
+                                          cache_file=backup.file("val_features.npz"))
+        seconds["features"] = time.perf_counter() - start
+        start = time.perf_counter()
+        with tm.model.distribute_strategy.scope():  # compile where the model was built
+            tm.head.compile(keras.optimizers.Adam(lr), "sparse_categorical_crossentropy", metrics=["accuracy"])
+        head_hist = backup.fit(tm.head, "head", train_f.features, total=epochs, y=train_f.labels,
+                               validation_data=(val_f.features, val_f.labels), batch_size=_batch_size(train_ds))
+    elif head_hist is None:
+        with tm.model.distribute_strategy.scope():
+            tm.model.compile(keras.optimizers.Adam(lr), "sparse_categorical_crossentropy", metrics=["accuracy"])
+        head_hist = backup.fit(tm.model, "head", train_ds, total=epochs, validation_data=val_ds,
+                               shuffle=False)  # the dataset shuffles itself
+    backup.keep_head(tm.model)
+    seconds["head"] = time.perf_counter() - start
+    return head_hist
+
+
+def _fine_tune(tm: TransferModel, train_ds: Any, val_ds: Any, backup: _Backup, head_hist: Any, *,
+               head_epochs: int, epochs: int, lr: float, unfreeze_from: int | str | float, patience: int,
+               checkpoint: str | None) -> tuple[dict[str, list[float]], bool]:
+    """Phase 2: unfreeze the top of the base (BatchNorm stays frozen), recompile lower, train with early stopping.
+
+    Returns the phase's curve and whether the phase-1 weights were kept (fine-tuning never beat them).
+    """
+    import keras
+
+    from tlhelpers import models
+
+    phase1_acc = history_dict(head_hist).get("val_accuracy", [0.0])[-1]  # the weights we hold now
+    phase1_weights = tm.model.get_weights()
+    models.unfreeze(tm.base, unfreeze_from)
+    batches = int(train_ds.cardinality())
+    if batches == -2:  # unknown (after filter(), say): count one pass, so the schedule spans the epochs
+        batches = int(train_ds.reduce(0, lambda n, _: n + 1))
+    schedule = keras.optimizers.schedules.CosineDecay(lr, decay_steps=max(1, batches) * epochs, alpha=0.1)
+    with tm.model.distribute_strategy.scope():
+        tm.model.compile(keras.optimizers.Adam(schedule), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    stopper = keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=patience, restore_best_weights=True)
+    callbacks: list[Any] = [stopper]
+    if checkpoint:
+        callbacks.append(keras.callbacks.ModelCheckpoint(checkpoint, monitor="val_accuracy", save_best_only=True))
+    record = backup.fit(tm.model, "fine_tune", train_ds, total=head_epochs + epochs, initial=head_epochs,
+                        stopper=stopper, validation_data=val_ds, callbacks=callbacks, shuffle=False)
+    if max(history_dict(record).get("val_accuracy", [0.0])) < phase1_acc:  # its best epoch was restored
+        tm.model.set_weights(phase1_weights)  # fine-tuning did not help: keep the head-only model
+        if backup.verbose:
+                print(f"Fine-tuning never beat the head-only validation accuracy ({phase1_acc:.4f}); "
+                  "kept the phase-1 weights.")
+        return record, True
+    return record, False
+
+
+class _Backup:
+    """The backup folder of one :func:`fit_two_phase` call, or nothing kept when ``folder`` is None.
+
+    It knows what an interrupted call left (cached features, the finished phase 1, each phase's last epoch)
+    and fits a phase from where its backup stopped.
+    """
+
+    def __init__(self, folder: str | os.PathLike | None, *, verbose: int) -> None:
+        from tlhelpers import atomic
+
+        self.folder = Path(folder) if folder is not None else None
+        self.verbose = verbose
+        if self.folder is not None:
+            atomic.remove_partials(self.folder)  # files a killed process was writing: never complete, never read
+        self.resumed = self.folder is not None and self.folder.is_dir() and any(self.folder.iterdir())
+        if self.resumed and verbose:
+            print(f"Resuming the interrupted run kept in {self.folder}.")
+        self.epochs_run = {"head": 0, "fine_tune": 0}
+        self.first_epoch: list[int] = []  # the first epoch this call trains (where a resumed run's curve continues)
+
+    def file(self, name: str) -> Path | None:
+        """Return the path of a backup file, or None when nothing is kept."""
+        return None if self.folder is None else self.folder / name
+
+    def finished_head(self, model: keras.Model) -> dict[str, list[float]] | None:
+        """Load phase 1's weights when it finished before the interruption; return its curve, else None."""
+        done = self.file("phase1.weights.h5")
+        if done is None or not done.is_file():
+            return None
+        try:
+            model.load_weights(done)
+            return _rows_history(json.loads(self.folder.joinpath("head.json").read_text(encoding="utf-8"))["history"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            print(_unusable(done, exc, "phase 1 (the head) starts over"))
+            done.unlink()
+            return None
+
+    def keep_head(self, model: keras.Model) -> None:
+        """Keep the finished phase 1 (once)."""
+        from tlhelpers import atomic
+
+        done = self.file("phase1.weights.h5")
+        if done is not None and not done.is_file():
+            atomic.write_with(done, model.save_weights)
+
+    def fit(self, model: keras.Model, phase: str, x: Any, *, total: int, initial: int = 0,
+            stopper: keras.callbacks.EarlyStopping | None = None, **fit_kwargs: Any) -> dict[str, list[float]]:
         """Fit one phase from where its backup stopped; return the phase's whole curve."""
-        state = _load_backup(backup, phase, model, stopper) if backup is not None else None
+        state = _load_backup(self.folder, phase, model, stopper) if self.folder is not None else None
         start_epoch = initial if state is None else state["epoch"] + 1
         callbacks = list(fit_kwargs.pop("callbacks", []))
-        saver = None if backup is None else _EpochBackup(backup, phase, state, stopper)
+        saver = None if self.folder is None else _EpochBackup(self.folder, phase, state, stopper)
         if state is None or (start_epoch < total and not state["stopped"]):
-            first_epoch.append(start_epoch)
-            hist = model.fit(x, epochs=total, initial_epoch=start_epoch, verbose=verbose,
+            self.first_epoch.append(start_epoch)
+            hist = model.fit(x, epochs=total, initial_epoch=start_epoch, verbose=self.verbose,
                              callbacks=callbacks + ([saver] if saver else []), **fit_kwargs)
-            epochs_run[phase] = len(hist.history.get("loss", []))
+            self.epochs_run[phase] = len(hist.history.get("loss", []))
             return _rows_history(saver.rows) if saver else history_dict(hist)
         if stopper is not None and state.get("best_weights") is not None:
             model.set_weights(state["best_weights"])  # what EarlyStopping restores when a phase ends
         return _rows_history(state["history"])
 
-    try:
-        start = time.perf_counter()
-        head_hist: Any = None
-        if phase1_done is not None and phase1_done.is_file():
-            try:
-                tm.model.load_weights(phase1_done)  # phase 1 finished before the interruption
-                head_hist = _rows_history(json.loads((backup / "head.json").read_text(encoding="utf-8"))["history"])
-            except (OSError, ValueError, KeyError, TypeError) as exc:
-                print(_unusable(phase1_done, exc, "phase 1 (the head) starts over"))
-                phase1_done.unlink()
-        if head_hist is None and cache_features:
-            cache = {} if backup is None else {"train": backup / "train_features.npz",
-                                               "val": backup / "val_features.npz"}
-            train_f = features.extract_features(tm.features, train_ds, desc="train features",
-                                                cache_file=cache.get("train"))
-            val_f = features.extract_features(tm.features, val_ds, desc="validation features",
-                                              cache_file=cache.get("val"))
-            seconds["features"] = time.perf_counter() - start
-            start = time.perf_counter()
-            with tm.model.distribute_strategy.scope():  # compile where the model was built
-                tm.head.compile(keras.optimizers.Adam(head_lr), "sparse_categorical_crossentropy", metrics=metrics)
-            head_hist = train(tm.head, "head", train_f.features, total=head_epochs, y=train_f.labels,
-                              validation_data=(val_f.features, val_f.labels), batch_size=_batch_size(train_ds))
-        elif head_hist is None:
-            with tm.model.distribute_strategy.scope():
-                tm.model.compile(keras.optimizers.Adam(head_lr), "sparse_categorical_crossentropy", metrics=metrics)
-            head_hist = train(tm.model, "head", train_ds, total=head_epochs, validation_data=val_ds,
-                              shuffle=False)  # the dataset shuffles itself
-        if phase1_done is not None and not phase1_done.is_file():
-            atomic.write_with(phase1_done, tm.model.save_weights)
-        seconds["head"] = time.perf_counter() - start
-        histories: list[Any] = [head_hist]
-        kept_phase1 = False
-
-        if fine_tune_epochs > 0:
-            phase1_acc = history_dict(head_hist).get("val_accuracy", [0.0])[-1]  # the weights we hold now
-            phase1_weights = tm.model.get_weights()
-            start = time.perf_counter()
-            models.unfreeze(tm.base, unfreeze_from)
-            batches = int(train_ds.cardinality())
-            if batches == -2:  # unknown (after filter(), say): count one pass, so the schedule spans the epochs
-                batches = int(train_ds.reduce(0, lambda n, _: n + 1))
-            steps = max(1, batches) * fine_tune_epochs
-            schedule = keras.optimizers.schedules.CosineDecay(fine_tune_lr, decay_steps=steps, alpha=0.1)
-            with tm.model.distribute_strategy.scope():
-                tm.model.compile(keras.optimizers.Adam(schedule), "sparse_categorical_crossentropy", metrics=metrics)
-            stopper = keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=patience,
-                                                    restore_best_weights=True)
-            callbacks: list[Any] = [stopper]
-            if checkpoint:
-                callbacks.append(keras.callbacks.ModelCheckpoint(checkpoint, monitor="val_accuracy",
-                                                                 save_best_only=True))
-            ft_record = train(tm.model, "fine_tune", train_ds, total=head_epochs + fine_tune_epochs,
-                              initial=head_epochs, stopper=stopper, validation_data=val_ds, callbacks=callbacks,
-                              shuffle=False)
-            histories.append(ft_record)
-            if max(history_dict(ft_record).get("val_accuracy", [0.0])) < phase1_acc:  # best epoch was restored
-                tm.model.set_weights(phase1_weights)  # fine-tuning did not help: keep the head-only model
-                kept_phase1 = True
-                print(f"Fine-tuning never beat the head-only validation accuracy ({phase1_acc:.4f}); "
-                      "kept the phase-1 weights.")
-            seconds["fine_tune"] = time.perf_counter() - start
-    except KeyboardInterrupt:
-        if backup is not None:
-            print(f"\nInterrupted: every finished epoch is kept in {backup}; the same call again continues "
-                  "from there.")
-        raise
-    if backup is not None:
-        shutil.rmtree(backup, ignore_errors=True)  # finished: nothing left to resume
-    resumed_at = (first_epoch[0] if first_epoch else head_epochs + fine_tune_epochs) if resumed else None
-    return TwoPhaseResult(history=merge_histories(*histories), fine_tune_at=head_epochs,
-                          seconds={k: round(v, 2) for k, v in seconds.items()}, kept_phase1=kept_phase1,
-                          epochs_run=epochs_run, resumed=resumed, resumed_at=resumed_at)
+    def finished(self) -> None:
+        """Delete the backup: the call completed, nothing is left to resume."""
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def _unusable(path: Path, exc: BaseException, then: str) -> str:

@@ -12,7 +12,7 @@ missing one once (progress, checksum, resume after an interruption) when the
 network is there; :func:`prepare` does that for one lesson and says,
 as the lesson's first output, whether its numbers will mean anything.
 
-Where they live: ``<cache root>/assets/`` (see :func:`tlhelpers.config.cache_root`)
+Where they live: ``<cache root>/assets/`` (see :func:`tlhelpers.course.config.cache_root`)
 holds them with the same layout as the course's offline assets folder
 (``../shared/assets``, or ``$TLH_ASSETS_DIR``), which counts as an
 already-filled cache. CIFAR-10 lives where TFDS puts it,
@@ -27,7 +27,7 @@ Settings (environment variables):
   room's Wi-Fi, or a test server).
 
 Full mode downloads the full-size datasets and weights itself (see
-:mod:`tlhelpers.datasets`, :mod:`tlhelpers.backbones`, :mod:`tlhelpers.prefetch`).
+:mod:`tlhelpers.datasets`, :mod:`tlhelpers.backbones`, :mod:`tlhelpers.cli.prefetch`).
 """
 
 from __future__ import annotations
@@ -47,7 +47,8 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
-from tlhelpers import atomic, config, downloads
+from tlhelpers import atomic, downloads
+from tlhelpers.course import config
 
 __all__ = [
     "OFFLINE_ENV",
@@ -81,7 +82,7 @@ FILES: dict[str, RealFile] = downloads.smoke_files()
 #: What each lesson's smoke mode (the laptop tier) reads, in the registry's order.
 LESSON_FILES: dict[str, tuple[str, ...]] = {
     lesson: tuple(key for key, spec in FILES.items() if lesson in spec.smoke_lessons)
-    for lesson in ("01", "02", "03", "04", "05", "06")}
+    for lesson in ("01", "02", "03", "04", "05", "06", "07")}
 
 _network_failed: list[str] = []  # the first network failure of this process; later calls don't retry
 _rejected: set[str] = set()  # keys whose download failed its checks in this process
@@ -441,7 +442,7 @@ def prepare(lesson: int | str) -> str:
     looked up in the cache and downloaded once when missing. Whatever is
     still missing is replaced by generated data where the lesson loads it: the
     returned text then starts with ``GENERATED DATA`` and says that the numbers
-    computed from it are meaningless; :func:`tlhelpers.report.note_generated`
+    computed from it are meaningless; :func:`tlhelpers.course.report.note_generated`
     marks every metric logged from then on, in the output and the run
     summary. In full mode and the rehearsal this only describes the mode.
 

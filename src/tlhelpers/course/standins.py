@@ -230,7 +230,8 @@ def standin_weights_file(backbone: Any, *, alpha: float | None, image_size: int,
     import h5py
     import keras
 
-    from tlhelpers import config, kerascompat
+    from tlhelpers import kerascompat
+    from tlhelpers.course import config
 
     if config.rehearsal() is None:
         raise RuntimeError("Stand-in weights are laid out only in the rehearsal (TLH_REHEARSE=1gpu|2gpu).")

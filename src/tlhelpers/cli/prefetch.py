@@ -6,7 +6,7 @@ check whether it is cached, and the download of each into one cache root. A
 teacher runs ``tlh prefetch --all`` where there is network; afterwards the
 lessons run in full mode without it. ``tlh doctor`` uses the same checks.
 
-The cache root (``TLH_CACHE_DIR``, see :mod:`tlhelpers.config`) holds
+The cache root (``TLH_CACHE_DIR``, see :mod:`tlhelpers.course.config`) holds
 ``tensorflow_datasets/`` (TFDS), ``keras/models/`` (weights, the ImageNet
 class names), ``tfhub/`` (``TFHUB_CACHE_DIR``) and ``datasets/`` (archives).
 """
@@ -20,20 +20,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tlhelpers import config
+from tlhelpers.course import config
 
 __all__ = ["Asset", "LESSON_DATA", "manifest", "lessons", "is_cached", "size_on_disk", "fetch", "point_env_at_cache",
            "doctor", "smoke_readiness", "fetch_smoke"]
 
-#: Data each lesson loads in full mode (kept in step with the notebooks by tests/test_prefetch.py).
+#: Data each lesson loads in full mode: read from the lessons' settings (:class:`tlhelpers.course.config.LessonSettings`
+#: ``downloads``), the one table of what each lesson needs (tests/test_prefetch.py keeps it in step with the notebooks).
 LESSON_DATA: dict[str, tuple[str, ...]] = {
-    "01": ("tfds:cifar10",),
-    "02": ("tfds:cifar10", "file:cats_and_dogs_filtered"),
-    "03": ("file:cats_and_dogs_filtered", "tfds:cifar10", "file:imagenet_class_index"),
-    "04": ("file:cats_and_dogs_filtered",),
-    "05": ("file:flower_photos",),
-    "06": ("file:flower_photos",),
-}
+    lesson: tuple(dict.fromkeys(item for key in config.lesson_keys() if key.split("-")[0] == lesson
+                                for item in config.full_settings(key).downloads))
+    for lesson in sorted({key.split("-")[0] for key in config.lesson_keys()})}
 
 #: Files that are not datasets (datasets: :data:`tlhelpers.datasets.DOWNLOADS`).
 _OTHER_FILES = {
@@ -174,7 +171,7 @@ def point_env_at_cache(root: str | os.PathLike | None = None) -> Path:
     Call it before Keras is imported (Keras reads ``KERAS_HOME`` once).
 
     Args:
-        root: The cache root. Defaults to the current one (:func:`tlhelpers.config.cache_root`).
+        root: The cache root. Defaults to the current one (:func:`tlhelpers.course.config.cache_root`).
 
     Returns:
         The root.
@@ -298,7 +295,8 @@ def _is_download_failure(exc: BaseException) -> bool:
     instructions; ``keras.utils.get_file`` has its own forms (:func:`tlhelpers.kerascompat.is_download_failure`);
     TFDS raises its ``DownloadError`` and ``NonMatchingChecksumError``.
     """
-    from tlhelpers import kerascompat, realfiles
+    from tlhelpers import kerascompat
+    from tlhelpers.course import realfiles
 
     return (isinstance(exc, RuntimeError) or kerascompat.is_download_failure(exc)
             or realfiles.is_tfds_download_failure(exc))
@@ -408,7 +406,7 @@ def smoke_readiness(lesson: str) -> str:
     Returns:
         One line of text.
     """
-    from tlhelpers import realfiles
+    from tlhelpers.course import realfiles
 
     needs = realfiles.LESSON_FILES.get(config.lesson_key(lesson), ())
     gaps = [k for k in needs if realfiles.locate(k) is None]
@@ -427,7 +425,7 @@ def fetch_smoke(selection: list[str] | None = None) -> dict[str, Path | None]:
     Returns:
         ``{file key: path, or None when it could not be downloaded}``.
     """
-    from tlhelpers import realfiles
+    from tlhelpers.course import realfiles
 
     keys = dict.fromkeys(k for lesson in (selection or lessons())
                          for k in realfiles.LESSON_FILES[config.lesson_key(lesson)])

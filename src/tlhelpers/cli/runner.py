@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from tlhelpers import config, report
+from tlhelpers.course import config, report
 
 __all__ = ["LessonResult", "GPUMemoryPeak", "find_lessons", "run_lesson", "run_lessons", "write_summary"]
 
@@ -31,7 +31,7 @@ class LessonResult:
         status: ``"passed"`` or ``"failed"``.
         seconds: Wall time of the execution.
         metrics: Headline metrics the lesson logged with
-            :func:`tlhelpers.report.log_metric`.
+            :func:`tlhelpers.course.report.log_metric`.
         failed_cell: 1-based index of the code cell that failed (None if passed).
         error: The error name and message (None if passed).
         executed: Path of the executed notebook.
@@ -41,7 +41,7 @@ class LessonResult:
             second with ``nvidia-smi`` (None without a GPU). Full-mode runs on
             a T4 fill the lessons' runtime and memory estimates with this.
         generated: What the lesson replaced by generated data or random
-            weights (see :func:`tlhelpers.report.note_generated`).
+            weights (see :func:`tlhelpers.course.report.note_generated`).
         meaningless: The metrics logged after generated data came in.
     """
 

@@ -2,7 +2,7 @@
 
 This module is the one place that knows whether the course runs in **smoke
 mode** (the laptop tier: small slices of real data, minutes on a laptop CPU,
-used by CI; see :mod:`tlhelpers.realfiles`) or **full
+used by CI; see :mod:`tlhelpers.course.realfiles`) or **full
 mode** (real data and weights, what you run on a Colab or Kaggle GPU). Every
 lesson reads its sizes from :func:`settings`; the cells themselves are the same
 in both modes.
@@ -158,6 +158,9 @@ class LessonSettings:
         test_examples: How many test examples to use (None: all).
         source: Where the data comes from in this mode, in words.
         extra: Lesson-specific values (a read-only mapping).
+        downloads: What this part of the lesson downloads in full mode besides
+            the models its ``extra`` names (``"tfds:<name>"`` or ``"file:<name>"``;
+            ``tlh prefetch`` reads it). Empty in smoke mode.
     """
 
     mode: str
@@ -170,6 +173,7 @@ class LessonSettings:
     test_examples: int | None = None
     source: str = ""
     extra: tuple[tuple[str, object], ...] = ()
+    downloads: tuple[str, ...] = ()
 
     def get(self, key: str, default: object = None) -> object:
         """Return a lesson-specific value from ``extra``.
@@ -193,6 +197,7 @@ _LESSONS: dict[str, dict[str, LessonSettings]] = {
         "full": LessonSettings(
             mode="full", image_size=96, batch_size=64, epochs=10,
             source="CIFAR-10 from TensorFlow Datasets (50,000 train / 10,000 test, 32x32 RGB)",
+            downloads=("tfds:cifar10",),
         ),
         "smoke": LessonSettings(
             mode="smoke", image_size=32, batch_size=32, epochs=2,
@@ -204,6 +209,7 @@ _LESSONS: dict[str, dict[str, LessonSettings]] = {
         "full": LessonSettings(
             mode="full", image_size=96, batch_size=64, epochs=10,
             source="CIFAR-10 from TensorFlow Datasets (45,000 train / 5,000 validation / 10,000 test)",
+            downloads=("tfds:cifar10",),
             extra=(("handle", "resnet_v2_50"), ("head_lr", 1e-3), ("aug_passes", 3)),
         ),
         "smoke": LessonSettings(
@@ -215,18 +221,17 @@ _LESSONS: dict[str, dict[str, LessonSettings]] = {
     },
     "02-folder": {
         "full": LessonSettings(
-            mode="full", image_size=299, batch_size=32, epochs=10, fine_tune_epochs=2,
+            mode="full", image_size=299, batch_size=32, epochs=10,
             source="cats_and_dogs_filtered (2,000 train / 1,000 validation photos), downloaded",
-            extra=(("handle", "inception_v3"), ("head_lr", 1e-3), ("fine_tune_lr", 1e-5),
-                   ("kerashub_preset", "resnet_50_imagenet"), ("legacy_steps", 6), ("legacy_epochs", 2)),
+            downloads=("file:cats_and_dogs_filtered",),
+            extra=(("handle", "inception_v3"), ("head_lr", 1e-3)),
         ),
         "smoke": LessonSettings(
-            mode="smoke", image_size=299, batch_size=32, epochs=3, fine_tune_epochs=1,
+            mode="smoke", image_size=299, batch_size=32, epochs=3,
             train_examples=60, val_examples=40,
             source="cats_and_dogs_filtered photos (cached or downloaded once; generated without network), "
                    "60/40 per class",
-            extra=(("handle", "inception_v3"), ("head_lr", 1e-3), ("fine_tune_lr", 1e-5),
-                   ("kerashub_preset", "resnet_50_imagenet"), ("legacy_steps", 4), ("legacy_epochs", 2)),
+            extra=(("handle", "inception_v3"), ("head_lr", 1e-3)),
         ),
     },
     "04": {
@@ -234,6 +239,7 @@ _LESSONS: dict[str, dict[str, LessonSettings]] = {
             mode="full", image_size=160, batch_size=32, epochs=10, fine_tune_epochs=0,
             val_examples=250,
             source="cats_and_dogs_filtered (2,000 train; validation split 250 + 250 per class into val and test)",
+            downloads=("file:cats_and_dogs_filtered",),
             extra=(("candidates", ("VGG16", "InceptionV3", "ResNet101V2", "EfficientNetV2B0", "ConvNeXtTiny",
                                    "MobileNetV3Large", "MobileNetV2", "SqueezeNet", "scratch")),
                    ("sweep_per_class", (10, 50, 200, None)), ("sweep_epochs", 10), ("sweep_fine_tune_epochs", 3),
@@ -253,6 +259,7 @@ _LESSONS: dict[str, dict[str, LessonSettings]] = {
         "full": LessonSettings(
             mode="full", image_size=224, batch_size=32, epochs=10, fine_tune_epochs=5,
             source="TensorFlow flower_photos (3,670 photos, 5 classes), downloaded",
+            downloads=("file:flower_photos",),
             extra=(("backbone", "MobileNetV2"), ("alpha", 1.0), ("unfreeze_from", 100), ("head_lr", 1e-3),
                    ("fine_tune_lr", 1e-5), ("ratio", (0.8, 0.1, 0.1))),
         ),
@@ -268,6 +275,7 @@ _LESSONS: dict[str, dict[str, LessonSettings]] = {
         "full": LessonSettings(
             mode="full", image_size=224, batch_size=32, epochs=5, fine_tune_epochs=2,
             source="TensorFlow flower_photos (3,670 photos, 5 classes), downloaded (the data of lesson 05)",
+            downloads=("file:flower_photos",),
             extra=(("backbone", "MobileNetV2"), ("alpha", 1.0), ("unfreeze_from", 100), ("ratio", (0.8, 0.1, 0.1)),
                    ("top_losses", 8)),
         ),
@@ -283,6 +291,7 @@ _LESSONS: dict[str, dict[str, LessonSettings]] = {
         "full": LessonSettings(
             mode="full", image_size=160, batch_size=32, epochs=10, fine_tune_epochs=10,
             source="cats_and_dogs_filtered (2,000 train / 1,000 validation photos), downloaded",
+            downloads=("file:cats_and_dogs_filtered", "file:imagenet_class_index"),
             extra=(("backbone", "VGG16"), ("alpha", None), ("unfreeze_from", "block5_conv1"),
                    ("head_lr", 1e-3), ("fine_tune_lr", 1e-5), ("classifier", "EfficientNetB0"),
                    ("bn_backbone", "MobileNetV2"), ("bn_alpha", 1.0), ("top_block", "block_16_expand"),
@@ -303,6 +312,7 @@ _LESSONS: dict[str, dict[str, LessonSettings]] = {
         "full": LessonSettings(
             mode="full", image_size=224, batch_size=64, epochs=5, fine_tune_epochs=3,
             source="CIFAR-10 from TensorFlow Datasets, resized per batch to 224 px",
+            downloads=("tfds:cifar10",),
             extra=(("backbone", "EfficientNetB0"), ("unfreeze_from", 0.2), ("head_lr", 1e-3),
                    ("fine_tune_lr", 1e-4)),
         ),
@@ -312,6 +322,23 @@ _LESSONS: dict[str, dict[str, LessonSettings]] = {
             source=_SMOKE_CIFAR10,
             extra=(("backbone", "EfficientNetB0"), ("unfreeze_from", 0.2), ("head_lr", 1e-3),
                    ("fine_tune_lr", 1e-4)),
+        ),
+    },
+    "07": {
+        "full": LessonSettings(
+            mode="full", image_size=299, batch_size=32, epochs=10, fine_tune_epochs=2,
+            source="cats_and_dogs_filtered (2,000 train / 1,000 validation photos), downloaded",
+            downloads=("file:cats_and_dogs_filtered",),
+            extra=(("handle", "inception_v3"), ("head_lr", 1e-3), ("fine_tune_lr", 1e-5),
+                   ("kerashub_preset", "resnet_50_imagenet"), ("legacy_steps", 6), ("legacy_epochs", 2)),
+        ),
+        "smoke": LessonSettings(
+            mode="smoke", image_size=299, batch_size=32, epochs=3, fine_tune_epochs=1,
+            train_examples=60, val_examples=40,
+            source="cats_and_dogs_filtered photos (cached or downloaded once; generated without network), "
+                   "60/40 per class",
+            extra=(("handle", "inception_v3"), ("head_lr", 1e-3), ("fine_tune_lr", 1e-5),
+                   ("kerashub_preset", "resnet_50_imagenet"), ("legacy_steps", 4), ("legacy_epochs", 2)),
         ),
     },
 }
@@ -356,7 +383,8 @@ def full_settings(lesson: str | int) -> LessonSettings:
 _REHEARSAL_DATA: dict[str, dict[str, object]] = {
     "01": {"train_examples": 64, "val_examples": 64, "test_examples": 64},
     "02": {"train_examples": 64, "val_examples": 64, "test_examples": 64, "aug_passes": 2},
-    "02-folder": {"train_examples": 16, "val_examples": 16, "legacy_steps": 1, "legacy_epochs": 1},
+    "02-folder": {"train_examples": 16, "val_examples": 16},
+    "07": {"train_examples": 16, "val_examples": 16, "legacy_steps": 1, "legacy_epochs": 1},
     "03": {"train_examples": 16, "val_examples": 16, "experiment_epochs": 1},
     "03-cifar10": {"train_examples": 64, "val_examples": 64, "test_examples": 64},
     "04": {"train_examples": 16, "val_examples": 8, "test_examples": 8, "sweep_per_class": (4, 8),
@@ -424,7 +452,7 @@ def repo_root() -> Path | None:
         The repository root (the folder holding ``pyproject.toml`` two levels
         above the package), or None for an installed wheel.
     """
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[3]
     return root if (root / "pyproject.toml").is_file() else None
 
 

@@ -25,7 +25,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from tlhelpers import __version__, config
+from tlhelpers import __version__
+from tlhelpers.course import config
 
 __all__ = ["main", "build_parser"]
 
@@ -130,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from tlhelpers import runner
+    from tlhelpers.cli import runner
 
     smoke = True if args.smoke else (False if args.full else None)
     try:
@@ -156,7 +157,7 @@ def _cmd_mode(args: argparse.Namespace) -> int:
 
 
 def _real_roots() -> list[Path]:
-    from tlhelpers import realfiles
+    from tlhelpers.course import realfiles
 
     return realfiles.roots()
 
@@ -362,7 +363,7 @@ def _cmd_backbones(args: argparse.Namespace) -> int:
 
 
 def _cmd_prefetch(args: argparse.Namespace) -> int:
-    from tlhelpers import prefetch
+    from tlhelpers.cli import prefetch
 
     root = prefetch.point_env_at_cache(args.dir)  # before Keras is imported
     if args.smoke:
@@ -394,7 +395,7 @@ def _cmd_prefetch(args: argparse.Namespace) -> int:
 
 
 def _prefetch_smoke(prefetch: object, args: argparse.Namespace, root: Path) -> int:
-    from tlhelpers import realfiles
+    from tlhelpers.course import realfiles
 
     selection = args.lesson
     if args.dry_run:
@@ -414,7 +415,7 @@ def _prefetch_smoke(prefetch: object, args: argparse.Namespace, root: Path) -> i
 
 
 def _cmd_doctor(args: argparse.Namespace) -> int:
-    from tlhelpers import prefetch
+    from tlhelpers.cli import prefetch
 
     prefetch.doctor()
     return 0
@@ -434,7 +435,3 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "predict": _cmd_predict, "export": _cmd_export, "demo": _cmd_demo, "backbones": _cmd_backbones,
                 "prefetch": _cmd_prefetch, "doctor": _cmd_doctor}
     return handlers[args.command](args)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -2,9 +2,9 @@
 
 What belongs here: everything that makes a CPU behave like the runtimes
 learners use (Colab T4, Kaggle T4 x2) for the rehearsal tier
-(``TLH_REHEARSE=1gpu|2gpu``, see :mod:`tlhelpers.config`): the precision
+(``TLH_REHEARSE=1gpu|2gpu``, see :mod:`tlhelpers.course.config`): the precision
 policy, the XLA decision and the two-device strategy. The stand-in weight files
-the rehearsal reads are laid out by :mod:`tlhelpers.standins`. Nothing here
+the rehearsal reads are laid out by :mod:`tlhelpers.course.standins`. Nothing here
 runs in smoke or full mode; production modules call in only through
 :func:`tlhelpers.training.setup_accelerator` when the rehearsal is on.
 
