@@ -245,18 +245,32 @@ print(f"recompute every epoch: {seconds_recompute:.1f}s, test accuracy {test_acc
 # %% [markdown]
 # ## Train on features computed once
 #
-# The frozen network gives the same features for an image in every epoch, so compute them once.
-# `features.extract_features` runs a model over a dataset batch by batch and keeps only the feature vectors
-# (45,000 x 2,048 floats are 369 MB). Look at what it returns for the training set:
+# The frozen network gives the same features for an image in every epoch, so compute them once. By hand that
+# is one loop over the batches that keeps only the network's outputs (45,000 x 2,048 floats are 369 MB, while the
+# images stay in the pipeline). Here on the validation set:
 
 # %%
 with strategy.scope():
     extractor = keras.Sequential([keras.Input((IMAGE_SIZE, IMAGE_SIZE, 3)), keras.layers.Rescaling(1 / 255),
                                   hub_layer])
+val_vectors, val_labels = [], []
+for images, labels in val_ds:  # one pass over the data, in inference mode
+    val_vectors.append(extractor(images, training=False).numpy())
+    val_labels.append(labels.numpy())
+val_vectors, val_labels = np.concatenate(val_vectors), np.concatenate(val_labels)
+print("by hand:", val_vectors.shape, "features for", len(val_labels), "validation images")
+
+# %% [markdown]
+# `features.extract_features` packages that loop, with a progress bar, float32 features whatever the precision
+# policy, an optional cache file (written whole, read back after a restart) and, below, augmented passes. It gives
+# the same numbers; look at what it returns for the training set:
+
+# %%
 start = time.perf_counter()
 train_f = features.extract_features(extractor, train_ds, desc="train")
 val_f = features.extract_features(extractor, val_ds, desc="validation")
 test_f = features.extract_features(extractor, test_ds, desc="test")
+np.testing.assert_allclose(val_f.features, val_vectors.astype("float32"), rtol=1e-2, atol=1e-2)
 print("train features:", train_f.features.shape, train_f.features.dtype, "| labels:", train_f.labels[:8])
 
 # %% [markdown]

@@ -19,6 +19,12 @@ REFREEZE_BN = r"isinstance\(layer, keras\.layers\.BatchNormalization\):\s*\n\s*l
 
 @pytest.mark.parametrize(("lesson", "patterns"), [
     ("01", [r"keras\.(Sequential|Model)\(", r"\.compile\(", r"\.fit\("]),
+    # lesson 04: one point of the data-efficiency curve by hand, on the cached features, before the helper
+    ("04", [r"few = np\.concatenate\(\[np\.flatnonzero\(train_f\.labels == c\)\[:n\]",
+            r"few_head\.fit\(train_f\.features\[few\], train_f\.labels\[few\]"]),
+    # lesson 02: the feature cache written out as one loop before the helper that packages it
+    ("02", [r"for images, labels in val_ds:", r"extractor\(images, training=False\)\.numpy\(\)",
+            r"np\.testing\.assert_allclose\(val_f\.features, val_vectors"]),
     # lesson 07 (after 03): the articles' code in its own process on tf_keras; KerasHub both ways, with its traps
     ("07", [r'"TF_USE_LEGACY_KERAS": "1"', r"hub\.KerasLayer\(module",
             r"subprocess\.run\(\[sys\.executable, str\(script\)",
