@@ -48,9 +48,11 @@
 #
 # On Colab or Kaggle, this cell installs the course's helper package `tlhelpers` and keeps the runtime's own
 # TensorFlow and Keras when they are in the supported range (it tells you if a restart is needed); elsewhere
-# it does nothing (install with `pip install -e ".[dev]"` from the repository):
+# it does nothing (install with `pip install -e ".[dev]"` from the repository). Colab shows only the cell's
+# title; double-click it to read the code:
 
-# %%
+# %% cellView="form"
+# @title Install the course's helpers (`tlhelpers`) on Colab or Kaggle { display-mode: "form" }
 import os
 import re
 import subprocess

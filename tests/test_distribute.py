@@ -3,6 +3,7 @@
 Runs in a subprocess, because logical devices must be configured before TensorFlow initialises them.
 """
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -53,3 +54,35 @@ def test_mirrored_strategy_on_two_logical_cpus_trains():
     assert lines["replicas"] == "2"
     losses = [float(v) for v in lines["losses"].split()]
     assert losses[-1] < losses[0], losses
+
+
+HUB_SCRIPT = textwrap.dedent("""
+    import sys
+    import numpy as np
+    import tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    import keras
+    from tlhelpers import layers
+
+    strategy = tf.distribute.MirroredStrategy([d.name for d in tf.config.list_logical_devices("CPU")])
+    with strategy.scope():  # built where a learner builds it on two GPUs: the module is loaded in the scope
+        hub_layer = layers.HubLayer(sys.argv[1])
+        extractor = keras.Sequential([keras.Input((224, 224, 3)), hub_layer])
+        x = np.random.default_rng(0).uniform(0, 1, (4, 224, 224, 3)).astype("float32")
+        by_hand = extractor(x, training=False).numpy()  # lesson 02's by-hand loop: a direct call, cross-replica
+    print("max difference", float(np.abs(by_hand - extractor.predict(x, verbose=0)).max()), by_hand.shape)
+""")
+
+
+def test_a_hub_layer_loaded_in_the_strategy_scope_can_be_called_directly():
+    """On two GPUs: TensorFlow restores a module loaded in a MirroredStrategy's scope for replicas only, so a direct
+    call in that scope raised "a graph generated from the cross-replica context in an in-replica context"."""
+    from conftest import real_asset
+
+    module = real_asset("tfhub/mobilenet_v2_035_224_feature_vector")
+    proc = subprocess.run([sys.executable, "-c", HUB_SCRIPT, str(module)], capture_output=True, text=True,
+                          timeout=600, env={**os.environ, "TLH_OFFLINE": "1"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    line = next(line for line in proc.stdout.splitlines() if line.startswith("max difference"))
+    assert float(line.split()[2]) < 1e-5 and line.endswith("(4, 1280)"), line

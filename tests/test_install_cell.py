@@ -31,6 +31,17 @@ def test_every_lesson_has_the_same_setup_cell_naming_the_pyproject_repository():
         assert f'COURSE_REPO = "{REPO}"' in cell, name
 
 
+@pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.name[:2])
+def test_the_setup_cell_is_a_collapsed_form_on_colab(path):
+    """Machinery out of sight: Colab shows a `@title` form cell as its title only (the code one double-click away)."""
+    import nbformat
+
+    notebook = nbformat.read(path.with_suffix(".ipynb"), as_version=4)
+    cell = next(c for c in notebook.cells if c.cell_type == "code" and "COURSE_REPO = " in c.source)
+    assert cell.metadata.get("cellView") == "form", f"{path.with_suffix('.ipynb').name}: the setup cell is not a form"
+    assert re.match(r"# ?@title \S", cell.source), f"{path.name}: the setup cell's first line is not its @title"
+
+
 @pytest.mark.parametrize("path", [ROOT / "README.md", *LESSONS], ids=lambda p: p.name)
 def test_badges_point_at_the_course_repository(path):
     text = path.read_text(encoding="utf-8").split("## Sources")[0]  # the Sources section links other projects

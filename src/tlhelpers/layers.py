@@ -196,6 +196,7 @@ class HubLayer(keras.layers.Layer):
 
     def __init__(self, handle: str, trainable: bool = False, check_inputs: bool = True,
                  train_batchnorm: bool = False, **kwargs: Any) -> None:
+        import tensorflow as tf
         import tensorflow_hub as hub
 
         from tlhelpers import kerascompat
@@ -206,6 +207,8 @@ class HubLayer(keras.layers.Layer):
         self.train_batchnorm = train_batchnorm
         self.module_path = tfhub.resolve(self.handle)
         self._module = hub.load(self.module_path)
+        # A module loaded in a strategy's scope (two GPUs) has its functions restored per replica: see call().
+        self._loaded_in = tf.distribute.get_strategy() if tf.distribute.has_strategy() else None
         if not callable(self._module):
             raise TypeError(f"The SavedModel at {self.module_path} has no __call__; it is not a TF-Hub TF2 "
                             "image model (TF1 hub.Module formats need tf_keras).")
@@ -261,7 +264,16 @@ class HubLayer(keras.layers.Layer):
         if self.check_inputs:
             x = self._check(x)
         train_mode = bool(training) and self.trainable and self.train_batchnorm
-        out = self._module(x, training=train_mode)
+        strategy = self._loaded_in
+        in_its_scope = strategy is not None and tf.distribute.get_strategy() is strategy
+        if in_its_scope and tf.distribute.in_cross_replica_context():
+            # Called directly (`extractor(images)`), not by fit/predict, in the scope the module was loaded in:
+            # TensorFlow runs such a module only per replica ("a graph generated from the cross-replica context
+            # in an in-replica context"). Run it on each replica with the whole batch and keep the first result.
+            out = strategy.experimental_local_results(
+                strategy.run(lambda t: self._module(t, training=train_mode), args=(x,)))[0]
+        else:
+            out = self._module(x, training=train_mode)
         return tf.cast(out, self.compute_dtype)
 
     def compute_output_shape(self, input_shape: Any) -> tuple:
