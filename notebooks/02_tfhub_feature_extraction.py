@@ -367,6 +367,38 @@ fig, axes = plots.plot_history({fcfg.get("handle"): folder_history})
 plt.show()
 
 # %% [markdown]
+# ## Your own photo
+#
+# The model you just trained tells cats from dogs. Try it on a photo of yours: on Colab, drag the photo into the
+# Files panel (the folder icon on the left) and give `"/content/<its name>.jpg"`; on Kaggle, add it as a dataset
+# and give its `/kaggle/input/...` path; on your computer, its path. Empty, it takes one of the lesson's validation
+# photos. `keras.utils.load_img` reads and resizes it, `img_to_array` gives raw 0..255 values (the model scales
+# them itself), and `np.expand_dims` makes a batch of one. For one batch, call the model like a function:
+# `predict` is for many batches (on two GPUs it would split this one photo between them, leaving one GPU an empty
+# batch):
+
+# %%
+#@title Your photo (leave empty for one of the lesson's)
+MY_PHOTO = ""  #@param {type:"string"}
+sample = sorted(p for p in (root / "validation" / folder_classes[1]).iterdir()
+                if p.suffix.lower() in {".jpg", ".jpeg", ".png"})[0]  # one of the lesson's photos
+photo_file = Path(MY_PHOTO).expanduser() if MY_PHOTO else sample
+if not photo_file.is_file():
+    raise FileNotFoundError(f"MY_PHOTO: {photo_file} is not a file. Give the path of a .jpg or .png photo.")
+img = keras.utils.load_img(photo_file, target_size=(SIZE, SIZE))
+batch = np.expand_dims(keras.utils.img_to_array(img), axis=0)  # (1, SIZE, SIZE, 3)
+probs = keras.ops.convert_to_numpy(folder_tm.model(batch, training=False))[0]  # one batch: call the model
+plt.figure(figsize=(3, 3))
+plt.imshow(img)
+plt.axis("off")
+plt.title(" | ".join(f"{name} {p:.0%}" for name, p in zip(folder_classes, probs, strict=True)))
+plt.show()
+
+# %% [markdown]
+# A photo that is neither a cat nor a dog still gets two probabilities that add up to 100 %: the head knows only
+# the classes it was trained on. Lesson 05 trains on classes of your own.
+
+# %% [markdown]
 # ## Save, export and reload
 #
 # A `.keras` file stores the handle and the trained weights; loading it needs the module again (from the

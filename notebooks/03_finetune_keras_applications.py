@@ -352,6 +352,15 @@ bn_layers = sum(isinstance(layer, keras.layers.BatchNormalization) for layer in 
 print(f"{spec.name} has {len(base.layers)} layers, {bn_layers} of them BatchNormalization")
 
 # %% [markdown]
+# What is frozen and what trains, drawn from the model itself: one bar per layer that holds weights, from the
+# input to the output, as tall as its number of weights; orange bars are what `fit` will change. Only the head
+# (right of the dotted line) trains now:
+
+# %%
+fig, ax = plots.plot_frozen_and_trained(model)
+plt.show()
+
+# %% [markdown]
 # `models.build_transfer_model(BACKBONE, num_classes, ...)` builds exactly this (and also returns a
 # features-only model sharing the layers, for caching features); Part 2 and the later lessons use it.
 
@@ -401,6 +410,8 @@ for layer in base.layers:
         layer.trainable = False
 print(f"training {sum(layer.trainable for layer in base.layers)} of {len(base.layers)} base layers")
 print(models.trainable_summary(model), "| trainable variables:", len(model.trainable_variables))
+fig, ax = plots.plot_frozen_and_trained(model)  # the same figure: the top of the base trains now, not its BatchNorm
+plt.show()
 
 # %% [markdown]
 # `models.unfreeze(base, UNFREEZE_FROM)` does the same three steps; later lessons use it.

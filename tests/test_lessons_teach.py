@@ -24,7 +24,9 @@ REFREEZE_BN = r"isinstance\(layer, keras\.layers\.BatchNormalization\):\s*\n\s*l
             r"few_head\.fit\(train_f\.features\[few\], train_f\.labels\[few\]"]),
     # lesson 02: the feature cache written out as one loop before the helper that packages it
     ("02", [r"for images, labels in val_ds:", r"extractor\(images, training=False\)\.numpy\(\)",
-            r"np\.testing\.assert_allclose\(val_f\.features, val_vectors"]),
+            r"np\.testing\.assert_allclose\(val_f\.features, val_vectors",
+            # fastbook's payoff: the learner's own photo through the model they just trained
+            r'MY_PHOTO = ""', r"keras\.utils\.load_img\(photo_file", r"np\.expand_dims\(keras\.utils\.img_to_array\(img\)", r"folder_tm\.model\(batch, training=False\)"]),
     # lesson 07 (after 03): the articles' code in its own process on tf_keras; KerasHub both ways, with its traps
     ("07", [r'"TF_USE_LEGACY_KERAS": "1"', r"hub\.KerasLayer\(module",
             r"subprocess\.run\(\[sys\.executable, str\(script\)",

@@ -116,3 +116,36 @@ def test_charts_from_generated_data_carry_a_watermark(monkeypatch):
     report.new_data_section()  # the next part loads real data: clean charts again
     assert not any(stamped(f) for f in charts())
     plt.close("all")
+
+
+def test_frozen_and_trained_figure_counts_what_fit_changes():
+    """Its bars and legend agree with ``model.trainable_weights`` as a transfer model is frozen, then fine-tuned."""
+    import keras
+
+    from tlhelpers import models
+
+    tm = models.build_transfer_model("MobileNetV2", 2, image_size=64, alpha=0.35, weights=None)
+
+    def drawn():
+        fig, ax = plots.plot_frozen_and_trained(tm.model)
+        bars = ax.patches
+        colours = [matplotlib.colors.to_hex(b.get_facecolor()) for b in bars]
+        sums = {state: sum(b.get_height() for b, c in zip(bars, colours, strict=True) if c == colour)
+                for state, colour in plots.LAYER_STATES.items()}
+        plt.close(fig)
+        return sums, ax.get_title(), [t.get_text() for t in ax.get_legend().get_texts()]
+
+    counts = models.trainable_summary(tm.model)
+    sums, title, legend = drawn()
+    assert sums["trained"] == counts["trainable"] > 0  # only the head
+    assert sums["frozen BatchNorm"] > 0 and title == f"{counts['trainable'] / counts['total']:.1%} of the weights train"
+    models.unfreeze(tm.base, len(tm.base.layers) // 2)  # the top half trains, its BatchNorm stays frozen
+    counts = models.trainable_summary(tm.model)
+    sums, _, legend = drawn()
+    assert sums["trained"] == counts["trainable"]
+    bn = [layer for layer in tm.base.layers[len(tm.base.layers) // 2:]
+          if isinstance(layer, keras.layers.BatchNormalization)]
+    assert bn and all(not layer.trainable_weights for layer in bn)
+    assert any(text.startswith("frozen BatchNorm") for text in legend)
+    with pytest.raises(ValueError, match="no layer with weights"):
+        plots.plot_frozen_and_trained(keras.Sequential([keras.layers.Flatten()]))

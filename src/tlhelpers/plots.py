@@ -34,6 +34,7 @@ __all__ = [
     "plot_accuracy_vs_speed",
     "plot_data_efficiency",
     "plot_gradcam",
+    "plot_frozen_and_trained",
     "GENERATED_STAMP",
 ]
 
@@ -476,3 +477,73 @@ def plot_gradcam(
     fig.colorbar(shown, ax=list(grid.ravel()), shrink=0.8, label="evidence for the class (0 to 1)")
     _stamp(fig)
     return fig
+
+
+#: The three states :func:`plot_frozen_and_trained` colours, in its legend's order.
+LAYER_STATES = {"trained": "#ff7f0e", "frozen": "#1f77b4", "frozen BatchNorm": "#9ecae1"}
+
+
+def _weighted_layers(model: Any, trainable: bool = True) -> list[tuple[str, int, str]]:
+    """``(name, parameters, state)`` of every layer that holds weights, nested models opened, in model order."""
+    import keras
+
+    rows = []
+    for layer in model.layers:
+        on = trainable and layer.trainable  # a frozen parent freezes everything inside it
+        if isinstance(layer, keras.Model) or (layer.layers if hasattr(layer, "layers") else None):
+            rows += _weighted_layers(layer, on)
+        elif layer.weights:
+            params = int(sum(np.prod(w.shape) for w in layer.weights))
+            if on and layer.trainable_weights:
+                state = "trained"
+            else:
+                state = "frozen BatchNorm" if isinstance(layer, keras.layers.BatchNormalization) else "frozen"
+            rows.append((f"{model.name}/{layer.name}", params, state))
+    return rows
+
+
+def plot_frozen_and_trained(model: Any, *, ax: Axes | None = None, title: str | None = None) -> tuple[Figure, Axes]:
+    """Draw which layers of a model train and which are frozen: one bar per layer with weights, input to output.
+
+    Nested models (a ``keras.applications`` base inside a transfer model) are
+    opened, so the figure shows the base's own layers, then the head. A bar's
+    height is the layer's number of weights (log scale); its colour says
+    whether ``fit`` changes them (:data:`LAYER_STATES`), the way
+    ``model.trainable_weights`` does: a layer inside a frozen model is frozen
+    whatever its own ``trainable`` says.
+
+    Args:
+        model: Any Keras model.
+        ax: Axes to draw into. Defaults to a new, wide one.
+        title: The title. Defaults to the model's name and its trained share.
+
+    Returns:
+        ``(figure, axes)``.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+
+    rows = _weighted_layers(model)
+    if not rows:
+        raise ValueError(f"{model.name} has no layer with weights: build it first (call it once or give an Input).")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(10, 2.6))
+    params = np.array([r[1] for r in rows])
+    ax.bar(np.arange(len(rows)), params, width=1.0, color=[LAYER_STATES[r[2]] for r in rows], edgecolor="none")
+    ax.set_yscale("log")
+    ax.set_xlim(-0.5, len(rows) - 0.5)
+    ax.set_xlabel(f"layers with weights, input to output ({len(rows)})")
+    ax.set_ylabel("weights per layer")
+    totals = {state: int(sum(r[1] for r in rows if r[2] == state)) for state in LAYER_STATES}
+    ax.legend(handles=[Patch(color=c, label=f"{state}: {human(totals[state])} weights")
+                       for state, c in LAYER_STATES.items() if totals[state]], loc="upper left", fontsize=8)
+    owners = [r[0].rsplit("/", 1)[0] for r in rows]  # the model each layer sits in: the base, then the head
+    starts = [i for i in range(len(rows)) if i == 0 or owners[i] != owners[i - 1]]
+    for begin, end in zip(starts, [*starts[1:], len(rows)], strict=True):
+        if begin:
+            ax.axvline(begin - 0.5, color="black", linestyle=":", linewidth=1)
+        ax.text((begin + end - 1) / 2, 1.02, owners[begin], transform=ax.get_xaxis_transform(), ha="center",
+                va="bottom", fontsize=8)
+    share = totals["trained"] / max(int(params.sum()), 1)
+    ax.set_title(title or f"{share:.1%} of the weights train", pad=16)
+    return ax.figure, ax
