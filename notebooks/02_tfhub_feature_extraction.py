@@ -302,8 +302,35 @@ fig, axes = plots.plot_history({"recompute every epoch": history_recompute, "cac
 plt.show()
 
 # %% [markdown]
+# ## Data augmentation, in one look
+#
+# Augmentation shows the model a slightly different version of each training photo every time it sees it:
+# flipped, turned, zoomed, shifted, with another contrast. The label stays the same, so the model learns that
+# these changes do not matter, which counts most when photos are few. In Keras 3 it is a stack of random
+# layers. They change images only when called with `training=True` (inside `fit`) and pass them through
+# unchanged otherwise (`predict`, `evaluate`), so they can sit inside a model:
+
+# %%
+augmentation = keras.Sequential([
+    keras.layers.RandomFlip("horizontal"),
+    keras.layers.RandomRotation(0.1),  # up to 0.1 of a full turn (36 degrees) either way, not 0.1 degrees
+    keras.layers.RandomZoom(0.1),
+    keras.layers.RandomTranslation(0.1, 0.1),
+    keras.layers.RandomContrast(0.1),
+], name="augmentation")
+photos, _ = next(iter(train_ds))  # a batch of raw 0..255 training images
+fig = plots.plot_augmentations(photos.numpy()[0], augmentation, n=8, seed=1)
+plt.show()
+same = np.array_equal(keras.ops.convert_to_numpy(augmentation(photos, training=False)), photos.numpy())
+print("with training=False the batch comes back unchanged:", same)
+
+# %% [markdown]
+# `models.build_augmentation(seed=...)` builds the same five transformations, with the first four fused into one
+# resampling (`layers.RandomAffine`: less blur and faster; lesson 05 measures it and maps the old
+# `ImageDataGenerator` arguments onto these layers). The rest of the course uses it.
+#
 # The trade-off: with cached features, the images are the same in every epoch, so random augmentation
-# (flips, crops) cannot help the head. A middle way is to cache K augmented copies of the training set,
+# cannot help the head. A middle way is to cache K augmented copies of the training set,
 # K passes instead of one per epoch:
 
 # %%

@@ -337,7 +337,7 @@ with strategy.scope():  # build (and later compile) where the model lives: on tw
         include_top=False, weights=weights, input_shape=(cfg.image_size, cfg.image_size, 3), **dict(spec.kwargs), **width)
     base.trainable = False
     inputs = keras.Input((cfg.image_size, cfg.image_size, 3), name="image")  # raw 0..255 pixels
-    x = models.build_augmentation(seed=42)(inputs)  # random flips, rotations, zooms: active only in training
+    x = models.build_augmentation(seed=42)(inputs)  # lesson 02's augmentation: active only in training
     x = layers.Preprocess(spec.preprocess, name="preprocess")(x)
     x = base(x, training=False)
     x = keras.layers.GlobalAveragePooling2D(name="pool")(x)

@@ -25,8 +25,11 @@ REFREEZE_BN = r"isinstance\(layer, keras\.layers\.BatchNormalization\):\s*\n\s*l
     # lesson 02: the feature cache written out as one loop before the helper that packages it
     ("02", [r"for images, labels in val_ds:", r"extractor\(images, training=False\)\.numpy\(\)",
             r"np\.testing\.assert_allclose\(val_f\.features, val_vectors",
+            # augmentation introduced where it is first used, as plain Keras layers, before the helper
+            r'keras\.layers\.RandomFlip\("horizontal"\)', r"augmentation\(photos, training=False\)",
             # fastbook's payoff: the learner's own photo through the model they just trained
-            r'MY_PHOTO = ""', r"keras\.utils\.load_img\(photo_file", r"np\.expand_dims\(keras\.utils\.img_to_array\(img\)", r"folder_tm\.model\(batch, training=False\)"]),
+            r'MY_PHOTO = ""', r"keras\.utils\.load_img\(photo_file",
+            r"np\.expand_dims\(keras\.utils\.img_to_array\(img\)", r"folder_tm\.model\(batch, training=False\)"]),
     # lesson 07 (after 03): the articles' code in its own process on tf_keras; KerasHub both ways, with its traps
     ("07", [r'"TF_USE_LEGACY_KERAS": "1"', r"hub\.KerasLayer\(module",
             r"subprocess\.run\(\[sys\.executable, str\(script\)",
@@ -173,3 +176,13 @@ def test_every_lesson_ends_with_its_sources_named_and_linked(path):
     items = [line for line in sources.splitlines() if line.startswith("# - ")]
     linked = [line for line in items if re.search(r"https://\S+$", line)]
     assert len(linked) >= 2, f"{path.name}: name each source with its address ({items})"
+
+
+def test_augmentation_is_introduced_where_it_is_first_used():
+    """Lesson 02 uses augmentation first (cached augmented passes): it shows the plain Keras layers before the helper;
+    lesson 01 uses none."""
+    assert "augmentation" not in _code("01").lower()
+    code = _code("02")
+    first_helper = code.index("build_augmentation(")
+    assert 0 <= code.find('keras.layers.RandomFlip("horizontal")') < first_helper, "lesson 02 uses the helper first"
+    assert code.find("plot_augmentations(") < first_helper, "lesson 02 no longer shows augmented pictures first"
