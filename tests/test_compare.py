@@ -51,6 +51,8 @@ def test_comparison_resumes_and_retries_failures(tmp_path, monkeypatch, capsys):
     text = capsys.readouterr().out
     assert "scratch: done already" in text and "broken: training" in text  # ok ones skipped, failed retried
     assert list(df["status"]) == ["ok", "failed"] and math.isnan(df.loc[0, "test_accuracy"])
+    compare.compare(["scratch"], ds, ds, num_classes=2, image_size=32, epochs=1, out_dir=tmp_path, progress=False)
+    assert capsys.readouterr().out == ""  # printing is the caller's choice
 
 
 def test_comparison_never_resumes_results_of_other_settings_or_data(tmp_path, monkeypatch, capsys):
@@ -59,12 +61,12 @@ def test_comparison_never_resumes_results_of_other_settings_or_data(tmp_path, mo
     ds = _tiny_data()
     compare.compare(["scratch"], ds, ds, num_classes=2, image_size=32, epochs=1, out_dir=tmp_path)
     capsys.readouterr()
-    compare.compare(["scratch"], ds, ds, num_classes=2, image_size=32, epochs=2, out_dir=tmp_path)
-    text = capsys.readouterr().out
-    assert "other settings or data: starting over" in text and "done already" not in text
+    with pytest.warns(UserWarning, match="other settings or data: starting over"):
+        compare.compare(["scratch"], ds, ds, num_classes=2, image_size=32, epochs=2, out_dir=tmp_path)
+    assert "done already" not in capsys.readouterr().out
     other = ds.map(lambda x, y: (x + 1.0, y))
-    df = compare.compare(["scratch"], ds, other, num_classes=2, image_size=32, epochs=2, out_dir=tmp_path)
-    assert "starting over" in capsys.readouterr().out
+    with pytest.warns(UserWarning, match="starting over"):
+        df = compare.compare(["scratch"], ds, other, num_classes=2, image_size=32, epochs=2, out_dir=tmp_path)
     assert len(df) == 1 and len(df.attrs["histories"]["scratch"]["loss"]) == 2
 
 
@@ -171,15 +173,15 @@ def test_a_hub_candidate_is_fine_tuned_like_a_keras_one(tmp_path, monkeypatch, c
         built["kernel"] = _kernel(built["tm"]).numpy().copy()  # frozen when built
         return built["tm"]
 
-    df = compare.compare([("hub:tiny", hub_candidate)], ds, ds, num_classes=2, image_size=32, epochs=1,
-                         fine_tune_epochs=2, fine_tune_lr=1e-2, out_dir=tmp_path / "cmp")
+    with pytest.warns(UserWarning, match="unfreezes as a whole"):  # compare's default unfreeze_from=0.3 explained
+        df = compare.compare([("hub:tiny", hub_candidate)], ds, ds, num_classes=2, image_size=32, epochs=1,
+                             fine_tune_epochs=2, fine_tune_lr=1e-2, out_dir=tmp_path / "cmp")
     assert list(df["status"]) == ["ok"], df.loc[0, "error"]
     tm = built["tm"]
     assert tm.base.trainable and tm.backbone is None and tm.handle == str(module)
     assert not np.allclose(_kernel(tm).numpy(), built["kernel"])  # the module's own kernel trained
     assert df.loc[0, "params_trainable"] > 16 * 2 + 2  # more than the head: the module's weights train
     assert len(df.attrs["histories"]["hub:tiny"]["accuracy"]) == 3  # 1 head epoch + 2 fine-tuning epochs
-    assert "unfreezes as a whole" in capsys.readouterr().out  # compare's default unfreeze_from=0.3 is explained
 
 
 def test_the_hub_spec_builds_through_models_build_hub_model(monkeypatch):

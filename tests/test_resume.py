@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -110,11 +111,14 @@ def test_a_kill_before_any_file_commit_then_a_rerun_gives_every_epoch_once(tmp_p
         monkeypatch.setattr(atomic, "_replace", os.replace)
         (backup / f"{atomic.PARTIAL_PREFIX}{name}").write_bytes(b"\x89HDF half a file")  # what SIGKILL leaves
         done = sum(c.endswith(".json") for c in commits)  # epochs whose state was committed before the kill
-        capsys.readouterr()
         tm = tiny()
-        result = training.fit_two_phase(tm, ds, ds, head_epochs=2, fine_tune_epochs=2, unfreeze_from=0,
-                                        backup_dir=backup, verbose=0)
-        said = capsys.readouterr().out
+        capsys.readouterr()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = training.fit_two_phase(tm, ds, ds, head_epochs=2, fine_tune_epochs=2, unfreeze_from=0,
+                                            backup_dir=backup, verbose=0)
+        assert capsys.readouterr().out == "", (k, name)  # verbose=0: not even "Resuming" or "continuing after"
+        said = " ".join(str(w.message) for w in caught)
         probs = tm.model.predict(next(iter(ds))[0], verbose=0)  # the resumed model predicts
         assert probs.shape == (8, 2) and np.allclose(probs.sum(axis=1), 1.0, atol=1e-3), (k, name)
         assert "could not be read" not in said, (k, name, said)  # nothing a kill leaves is a damaged file
@@ -136,7 +140,7 @@ def test_a_resumed_fine_tuning_continues_its_optimizer_step_count(tmp_path, monk
     monkeypatch.setattr(atomic, "_replace", os.replace)
     tm = tiny()
     result = training.fit_two_phase(tm, ds, ds, head_epochs=1, fine_tune_epochs=2, unfreeze_from=0,
-                                    backup_dir=tmp_path, verbose=0)
+                                    backup_dir=tmp_path, verbose=2)  # verbose=0 would silence the line
     assert "fine-tune phase: continuing after epoch 2" in capsys.readouterr().out
     assert result.epochs_run == {"head": 0, "fine_tune": 1} and result.resumed_at == 2
     assert int(tm.model.optimizer.iterations.numpy()) == 8  # 4 restored + 4 trained now
@@ -153,7 +157,7 @@ def test_a_resumed_phase_continues_the_optimizer_and_the_curve(tmp_path, monkeyp
     first = json.loads((tmp_path / "head.json").read_text())["history"][0]
     monkeypatch.setattr(atomic, "_replace", os.replace)
     tm = tiny()
-    result = training.fit_two_phase(tm, ds, ds, head_epochs=2, fine_tune_epochs=0, backup_dir=tmp_path, verbose=0)
+    result = training.fit_two_phase(tm, ds, ds, head_epochs=2, fine_tune_epochs=0, backup_dir=tmp_path, verbose=2)
     assert "head phase: continuing after epoch 1 (weights, optimizer state restored" in capsys.readouterr().out
     assert int(tm.head.optimizer.iterations.numpy()) == 8  # 4 restored + 4 trained now
     assert result.epochs_run == {"head": 1, "fine_tune": 0} and result.resumed_at == 1
@@ -204,10 +208,11 @@ def test_a_damaged_backup_file_is_named_in_one_line_and_that_step_starts_over(tm
     monkeypatch.setattr(atomic, "_replace", os.replace)
     target = tmp_path / damaged
     target.write_bytes(target.read_bytes()[: len(target.read_bytes()) // 2])  # disk trouble, a hand edit...
-    capsys.readouterr()
-    result = training.fit_two_phase(tiny(), ds, ds, head_epochs=2, fine_tune_epochs=1, unfreeze_from=0,
-                                    backup_dir=tmp_path, verbose=0)
-    said = [line for line in capsys.readouterr().out.splitlines() if "could not be read" in line]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = training.fit_two_phase(tiny(), ds, ds, head_epochs=2, fine_tune_epochs=1, unfreeze_from=0,
+                                        backup_dir=tmp_path, verbose=0)
+    said = [str(w.message) for w in caught if "could not be read" in str(w.message)]
     assert len(said) == 1 and str(target) in said[0], said
     assert {len(v) for v in result.history.values()} == {3}
 

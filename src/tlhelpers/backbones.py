@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import os
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -418,12 +419,13 @@ def imagenet_classifier(backbone: str | Backbone, *, alpha: float | None = None)
     model = spec.construct(include_top=True, weights=None, alpha=alpha)
     base_file = _cached_no_top_file(spec, alpha or 1.0, spec.input_size)
     if base_file is None:
-        print(f"NOTICE: {spec.name} classifier uses RANDOM weights (smoke mode): its predictions mean nothing.")
+        warnings.warn(f"{spec.name} classifier uses RANDOM weights (no ImageNet weights file here): its predictions "
+                      "mean nothing.", stacklevel=2)
         return model
     copied = _copy_weights_by_name(spec.construct(weights=str(base_file), alpha=alpha), model)
-    print(f"NOTICE: {spec.name} classifier: ImageNet weights for its feature extractor ({copied} layers, from "
-          f"{base_file.name}), a RANDOM 1000-class top (smoke mode, no {top_file}): its predictions mean "
-          "nothing.")
+    warnings.warn(f"{spec.name} classifier: ImageNet weights for its feature extractor ({copied} layers, from "
+                  f"{base_file.name}), a RANDOM 1000-class top (no {top_file} here): its predictions mean "
+                  "nothing.", stacklevel=2)
     return model
 
 

@@ -30,6 +30,7 @@ import tempfile
 import threading
 import time
 import traceback
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -167,8 +168,8 @@ def _load_rows(path: Path) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        print(f"The saved results {path} could not be read ({type(exc).__name__}: {exc}); the candidates they held "
-              "are trained again.")
+        warnings.warn(f"The saved results {path} could not be read ({type(exc).__name__}: {exc}); the candidates "
+                      "they held are trained again.", stacklevel=2)
         return []
 
 
@@ -189,6 +190,7 @@ def compare(
     out_dir: str | os.PathLike | None = None,
     strategy: tf.distribute.Strategy | None = None,
     verbose: int = 0,
+    progress: bool = True,
 ) -> pd.DataFrame:
     """Train every candidate the same way and measure it; one failing candidate does not stop the others.
 
@@ -216,6 +218,7 @@ def compare(
             compiled in (from ``training.setup_accelerator()``). Defaults to
             the current one.
         verbose: Keras verbosity. Defaults to 0.
+        progress: Print a line as each candidate starts and ends. Defaults to True.
 
     Returns:
         A DataFrame with :data:`COLUMNS`, one row per candidate;
@@ -229,7 +232,8 @@ def compare(
                      fine_tune_lr=fine_tune_lr, seed=seed)
     same = out is not None and _load_rows(out / "recipe.json") == recipe
     if out is not None and (out / "comparison.json").is_file() and not same:
-        print(f"{out} holds results of other settings or data: starting over (they are replaced).")
+        warnings.warn(f"{out} holds results of other settings or data: starting over (they are replaced).",
+                      stacklevel=2)
     rows: list[dict] = _load_rows(out / "comparison.json") if same else []
     histories: dict[str, Any] = _load_rows(out / "histories.json") or {} if same else {}
     if out is not None:
@@ -240,9 +244,11 @@ def compare(
     for spec in candidates:
         cand = candidate(spec)
         if cand.name in done:
-            print(f"{cand.name}: done already (resumed from {out})")
+            if progress:
+                print(f"{cand.name}: done already (resumed from {out})")
             continue
-        print(f"{cand.name}: training and measuring ...")
+        if progress:
+            print(f"{cand.name}: training and measuring ...")
         row, history = _run_one(cand, train_ds, val_ds, test_ds, num_classes=num_classes, image_size=image_size,
                                 epochs=epochs, fine_tune_epochs=fine_tune_epochs, unfreeze_from=unfreeze_from,
                                 head_lr=head_lr, fine_tune_lr=fine_tune_lr, seed=seed, verbose=verbose,
@@ -252,7 +258,8 @@ def compare(
             histories[cand.name] = history
         status = (f"val accuracy {row['val_accuracy']:.3f}" if row["status"] == "ok"
                   else f"FAILED: {row['error']}")
-        print(f"{cand.name}: {status}")
+        if progress:
+            print(f"{cand.name}: {status}")
         if out is not None:
             _write(out, rows, histories)
     df = pd.DataFrame(rows, columns=COLUMNS)
@@ -378,6 +385,7 @@ def data_efficiency(
     methods: Sequence[str] = ("scratch", "features", "fine_tune"),
     seed: int = 42,
     strategy: tf.distribute.Strategy | None = None,
+    progress: bool = True,
 ) -> pd.DataFrame:
     """Accuracy versus labelled training images per class, for scratch, feature extraction and fine-tuning.
 
@@ -397,6 +405,7 @@ def data_efficiency(
         methods: Any of ``"scratch"``, ``"features"``, ``"fine_tune"``.
         seed: Seed set before each point. Defaults to 42.
         strategy: Where models are built and compiled. Defaults to the current one.
+        progress: Print a line per point. Defaults to True.
 
     Returns:
         A DataFrame: ``method``, ``per_class``, ``train_images``, ``val_accuracy``, ``seconds``.
@@ -438,5 +447,6 @@ def data_efficiency(
             acc, _ = _evaluate(model, val_ds)
             rows.append({"method": method, "per_class": n if n is not None else "all", "train_images": count,
                          "val_accuracy": acc, "seconds": time.perf_counter() - start})
-            print(f"{method:10s} {count:5d} training images: val accuracy {acc:.3f}")
+            if progress:
+                print(f"{method:10s} {count:5d} training images: val accuracy {acc:.3f}")
     return pd.DataFrame(rows)

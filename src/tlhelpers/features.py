@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -101,8 +102,8 @@ def extract_features(feature_model: keras.Model, ds: tf.data.Dataset, *, progres
             with np.load(cache_file) as stored:
                 out = FeatureSet(stored["features"], stored["labels"], 0.0)
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
-            print(f"The cached {desc} in {cache_file} could not be read ({type(exc).__name__}: {exc}); "
-                  "computing them again.")
+            warnings.warn(f"The cached {desc} in {cache_file} could not be read ({type(exc).__name__}: {exc}); "
+                          "computing them again.", stacklevel=2)
         else:
             if progress:
                 print(f"{desc}: loaded {out.features.shape} from {cache_file}")

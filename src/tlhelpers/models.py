@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -306,8 +307,8 @@ def build_kerashub_model(preset: str, num_classes: int, *, image_size: int | Non
     converter = kerashub.load_converter(spec)
     size, scale, offset = _freeze_kerashub(base, converter, image_size)
     if converter is None:
-        print(f"NOTICE: the KerasHub preset {kerashub.preset_name(spec)} has no image converter, so the backbone "
-              "gets raw 0..255 pixels. Check on its model card what input it expects.")
+        warnings.warn(f"The KerasHub preset {kerashub.preset_name(spec)} has no image converter, so the backbone "
+                      "gets raw 0..255 pixels. Check on its model card what input it expects.", stacklevel=2)
 
     return _assemble(size, keras.layers.Rescaling(scale, offset, name="preprocess"),
                      lambda x: _pool(base(_as_backbone_input(base, x), training=False)), num_classes,
@@ -502,9 +503,9 @@ def unfreeze(base: keras.Model, from_layer: int | str | float = 0) -> int:
     """
     if isinstance(base, layers.HubLayer):
         if from_layer not in (0, 0.0):
-            print(f"NOTICE: {base.name} is a TF-Hub module, one Keras layer: it unfreezes as a whole "
-                  f"(from_layer={from_layer!r} applies to keras.applications backbones only); its BatchNorm "
-                  "statistics stay frozen.")
+            warnings.warn(f"{base.name} is a TF-Hub module, one Keras layer: it unfreezes as a whole "
+                          f"(from_layer={from_layer!r} applies to keras.applications backbones only); its BatchNorm "
+                          "statistics stay frozen.", stacklevel=2)
         base.trainable = True
         return 1
     start = unfreeze_start(base, from_layer)

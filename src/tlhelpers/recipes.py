@@ -11,6 +11,7 @@ import dataclasses
 import json
 import os
 import shutil
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -109,7 +110,7 @@ def _audit(reports: list[folders.ScanReport], moved: int) -> dict[str, Any]:
     return {"skipped": skipped, "ignored": ignored, "moved_duplicates": moved}
 
 
-def _resume_folder(work: Path, settings: dict[str, Any]) -> Path:
+def _resume_folder(work: Path, settings: dict[str, Any], *, verbose: bool = True) -> Path:
     """Return the backup folder of ``fit_two_phase`` for these settings (an interrupted run's, if the same).
 
     An interrupted run with other settings (or whose settings cannot be read) is removed: it cannot be continued.
@@ -122,11 +123,11 @@ def _resume_folder(work: Path, settings: dict[str, Any]) -> Path:
         except FileNotFoundError:
             kept = None
         except (OSError, ValueError) as exc:
-            print(f"The settings of the interrupted run, {stamp}, could not be read ({type(exc).__name__}: {exc}); "
-                  "starting over.")
+            warnings.warn(f"The settings of the interrupted run, {stamp}, could not be read "
+                          f"({type(exc).__name__}: {exc}); starting over.", stacklevel=2)
             kept = None
         if kept != settings:
-            if kept is not None:
+            if kept is not None and verbose:
                 print(f"An interrupted run with other settings was kept in {backup}; starting over.")
             shutil.rmtree(backup)
     atomic.write_json(stamp, settings)
@@ -146,6 +147,7 @@ def train_folder(
     unfreeze_from: int | str | float = 100,
     seed: int = 42,
     strategy: Any = None,
+    verbose: int = 2,
 ) -> TrainReport:
     """Fine-tune a backbone on a folder of images and save a self-describing ``.keras`` file.
 
@@ -178,6 +180,8 @@ def train_folder(
         unfreeze_from: See :func:`tlhelpers.models.unfreeze`. Defaults to 100.
         seed: Split, shuffle and augmentation seed. Defaults to 42.
         strategy: A ``tf.distribute`` strategy. Defaults to :func:`tlhelpers.training.setup_accelerator`'s.
+        verbose: Keras verbosity of training; 0 also silences this function's own lines (the split, the skipped
+            files; the report holds them). Defaults to 2.
 
     Returns:
         A :class:`TrainReport`.
@@ -194,29 +198,30 @@ def train_folder(
         raise NotADirectoryError(f"{root} is not a folder. Pass a folder with one subfolder per class.")
     if out.suffix != ".keras":
         raise ValueError(f"The model file must end in .keras, got {out}.")
-    strategy = strategy or training.setup_accelerator()
+    strategy = strategy or training.setup_accelerator(verbose=bool(verbose))
     settings = {"folder": str(root.resolve()), "backbone": backbone, "alpha": alpha, "image_size": image_size,
                 "batch_size": batch_size, "epochs": epochs, "fine_tune_epochs": fine_tune_epochs,
                 "unfreeze_from": unfreeze_from, "seed": seed, "replicas": strategy.num_replicas_in_sync}
     work = out.with_suffix("")
     work = work.parent / f"{work.name}_data"
-    backup = _resume_folder(work, settings)
+    backup = _resume_folder(work, settings, verbose=bool(verbose))
     splits, classes, text, reports, moved = _splits(root, work, image_size=image_size,
                                                     batch_size=batch_size * strategy.num_replicas_in_sync, seed=seed)
-    print(text)
-    for rep in reports:
-        for line in rep.skipped_lines(max_listed=5, base=root):
-            print(line)
     audit = _audit(reports, moved)
-    if len(audit["skipped"]) > 5:
-        print(f"Every skipped file is listed in {out.with_suffix('.report.json')} (\"skipped\").")
+    if verbose:
+        print(text)
+        for rep in reports:
+            for line in rep.skipped_lines(max_listed=5, base=root):
+                print(line)
+        if len(audit["skipped"]) > 5:
+            print(f"Every skipped file is listed in {out.with_suffix('.report.json')} (\"skipped\").")
     training.set_seed(seed)
     with strategy.scope():
         tm = models.build_transfer_model(backbone, len(classes), image_size=image_size, alpha=alpha,
                                          augmentation=models.build_augmentation(seed=seed))
     result = training.fit_two_phase(tm, splits["train"], splits["val"], head_epochs=epochs,
                                     fine_tune_epochs=fine_tune_epochs, unfreeze_from=unfreeze_from,
-                                    backup_dir=backup)
+                                    backup_dir=backup, verbose=verbose)
     val = evaluate.predict_dataset(tm.model, splits["val"], keep_images=0)
     test = evaluate.predict_dataset(tm.model, splits["test"], keep_images=0) if "test" in splits else None
     atomic.write_with(out, models.with_class_names(tm.model, classes).save)  # the final path: never half a file

@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import time
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -334,8 +335,8 @@ def fit_two_phase(
             the folder is deleted when the call completes. Defaults to None.
         verbose: Keras verbosity; 0 also silences this function's own lines
             (feature progress, resuming, phase 1 kept), which the result
-            carries anyway. A backup file that cannot be read and an
-            interruption are always said. Defaults to 2.
+            carries anyway. A backup file that cannot be read is a warning;
+            an interruption is always said. Defaults to 2.
 
     Returns:
         A :class:`TwoPhaseResult`.
@@ -472,7 +473,7 @@ class _Backup:
             model.load_weights(done)
             return _rows_history(json.loads(self.folder.joinpath("head.json").read_text(encoding="utf-8"))["history"])
         except (OSError, ValueError, KeyError, TypeError) as exc:
-            print(_unusable(done, exc, "phase 1 (the head) starts over"))
+            warnings.warn(_unusable(done, exc, "phase 1 (the head) starts over"), stacklevel=2)
             done.unlink()
             return None
 
@@ -487,7 +488,8 @@ class _Backup:
     def fit(self, model: keras.Model, phase: str, x: Any, *, total: int, initial: int = 0,
             stopper: keras.callbacks.EarlyStopping | None = None, **fit_kwargs: Any) -> dict[str, list[float]]:
         """Fit one phase from where its backup stopped; return the phase's whole curve."""
-        state = _load_backup(self.folder, phase, model, stopper) if self.folder is not None else None
+        state = _load_backup(self.folder, phase, model, stopper, verbose=bool(self.verbose)) \
+            if self.folder is not None else None
         start_epoch = initial if state is None else state["epoch"] + 1
         callbacks = list(fit_kwargs.pop("callbacks", []))
         saver = None if self.folder is None else _EpochBackup(self.folder, phase, state, stopper)
@@ -556,8 +558,8 @@ class _EpochBackup(keras.callbacks.Callback):
 
 
 def _load_backup(folder: Path, phase: str, model: keras.Model,
-                 stopper: keras.callbacks.EarlyStopping | None) -> dict | None:
-    """Load a phase's last backed-up epoch into ``model``; None (and one line saying so) when there is none usable."""
+                 stopper: keras.callbacks.EarlyStopping | None, *, verbose: bool = True) -> dict | None:
+    """Load a phase's last backed-up epoch into ``model``; None (and a warning naming the file) when none is usable."""
     path = folder / f"{phase}.json"
     if not path.is_file():
         return None
@@ -585,12 +587,14 @@ def _load_backup(folder: Path, phase: str, model: keras.Model,
             var.assign(value)
         for var, value in zip(model.optimizer.variables if optimizer_state else [], optimizer_state, strict=True):
             var.assign(value)
-        print(_unusable(reading, exc, f"the {phase.replace('_', '-')} phase starts over from its first epoch"))
+        warnings.warn(_unusable(reading, exc, f"the {phase.replace('_', '-')} phase starts over from its first epoch"),
+                      stacklevel=2)
         for stale in [path, *folder.glob(f"{phase}-epoch*.weights.h5")]:
             stale.unlink(missing_ok=True)
         return None
-    print(f"{phase.replace('_', '-')} phase: continuing after epoch {state['epoch'] + 1} "
-          f"(weights, optimizer state{' and early stopping' if es else ''} restored from {folder}).")
+    if verbose:
+        print(f"{phase.replace('_', '-')} phase: continuing after epoch {state['epoch'] + 1} "
+              f"(weights, optimizer state{' and early stopping' if es else ''} restored from {folder}).")
     return state
 
 
