@@ -160,5 +160,8 @@ def test_bad_requests_are_refused_and_nothing_is_overwritten(tmp_path):
     with pytest.raises(FileExistsError, match="exists already"):
         export.export_model(model, tmp_path / "keep")
     assert (first.path / "saved_model.pb").stat().st_mtime_ns == stamp
+    with pytest.raises(ValueError, match="must be"):  # refused before the old artifact is replaced
+        export.export_model(model, tmp_path / "keep", images=np.zeros((2, 8, 8, 3)), overwrite=True)
+    assert (first.path / "saved_model.pb").stat().st_mtime_ns == stamp
     with pytest.raises(FileNotFoundError):
         export.load_artifact(tmp_path / "missing")

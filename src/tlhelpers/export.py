@@ -235,8 +235,19 @@ def export_model(model: keras.Model, out: str | os.PathLike, *, format: str = "s
         ValueError: Unknown format or quantization, quantization asked for a SavedModel, wrong image shape.
         FileExistsError: ``out`` exists and ``overwrite`` is False.
     """
-    import tensorflow as tf
+    out, images = _checked_request(model, out, format=format, quantize=quantize, images=images,
+                                   overwrite=overwrite)
+    _write_artifact(float32_twin(model), out, format=format, quantize=quantize)  # computes in float32
+    names = models.class_names_of(model)
+    if names:
+        Path(str(out) + ".labels.txt").write_text("\n".join(names) + "\n", encoding="utf-8")
+    return _checked_against(model, out, images, format=format, quantize=quantize, repeats=repeats,
+                            class_names=names)
 
+
+def _checked_request(model: keras.Model, out: str | os.PathLike, *, format: str, quantize: str | None,
+                     images: Any, overwrite: bool) -> tuple[Path, np.ndarray]:
+    """Refuse a wrong request before anything is written; return the final path and the check images."""
     if format not in FORMATS:
         raise ValueError(f"Unknown format {format!r}; choose one of {', '.join(FORMATS)}.")
     if quantize is not None and quantize not in QUANTIZE:
@@ -246,28 +257,34 @@ def export_model(model: keras.Model, out: str | os.PathLike, *, format: str = "s
     out = Path(out)
     if format == "litert" and out.suffix != ".tflite":
         out = out.with_suffix(".tflite")
-    if out.exists():
-        if not overwrite:
-            raise FileExistsError(f"{out} exists already: choose another path or pass overwrite=True "
-                                  "(tlh export --overwrite).")
-        shutil.rmtree(out) if out.is_dir() else out.unlink()
-    out.parent.mkdir(parents=True, exist_ok=True)
     size = tuple(model.input_shape[1:])
     if images is None:
         images = np.random.default_rng(0).uniform(0, 255, (16, *size)).astype("float32")
     images = np.asarray(images, "float32")
     if images.ndim != 4 or tuple(images.shape[1:]) != size:
         raise ValueError(f"Check images must be [N, {', '.join(map(str, size))}] for this model, got {images.shape}.")
+    if out.exists():
+        if not overwrite:
+            raise FileExistsError(f"{out} exists already: choose another path or pass overwrite=True "
+                                  "(tlh export --overwrite).")
+        shutil.rmtree(out) if out.is_dir() else out.unlink()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return out, images
 
+
+def _write_artifact(served: keras.Model, out: Path, *, format: str, quantize: str | None) -> None:
+    """Write the SavedModel folder or LiteRT file beside ``out``, then move it there: never half an artifact."""
+    import tensorflow as tf
+
+    size = tuple(served.input_shape[1:])
     tmp = out.with_name(out.name + ".partial")
-    for stale in (tmp, out.with_name(out.name + ".partial_saved_model")):
+    staging = out.with_name(out.name + ".partial_saved_model")
+    for stale in (tmp, staging):
         if stale.exists():
             shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
-    served = float32_twin(model)  # the artifact computes in float32 (see float32_twin)
     if format == "saved_model":
         _write_saved_model(served, tmp, (None, *size))
     else:
-        staging = out.with_name(out.name + ".partial_saved_model")
         _write_saved_model(served, staging, (1, *size))  # LiteRT graphs take one image at a time
         try:
             converter = tf.lite.TFLiteConverter.from_saved_model(str(staging))
@@ -279,9 +296,12 @@ def export_model(model: keras.Model, out: str | os.PathLike, *, format: str = "s
         finally:
             shutil.rmtree(staging, ignore_errors=True)
     os.replace(tmp, out)  # nothing at the final path before the export finished
-    names = models.class_names_of(model)
-    if names:
-        Path(str(out) + ".labels.txt").write_text("\n".join(names) + "\n", encoding="utf-8")
+
+
+def _checked_against(model: keras.Model, out: Path, images: np.ndarray, *, format: str, quantize: str | None,
+                     repeats: int, class_names: list[str] | None) -> ExportReport:
+    """Run the written artifact and the Keras model on the same images: differences, agreement, latencies."""
+    import tensorflow as tf
 
     predict = load_artifact(out)
     ours = predict(images)
@@ -296,4 +316,4 @@ def export_model(model: keras.Model, out: str | os.PathLike, *, format: str = "s
         top1_agreement=float(np.mean(ours.argmax(axis=-1) == ref.argmax(axis=-1))),
         latency_ms=_median_ms(predict, one, repeats),
         keras_latency_ms=_median_ms(lambda x: run(tf.convert_to_tensor(x)).numpy(), one, repeats),
-        class_names=names)
+        class_names=class_names)
