@@ -149,7 +149,6 @@ import tensorflow as tf
 import tensorflow_hub as hub
 
 from tlhelpers import course, data, datasets, evaluate, features, layers, models, plots, tfhub
-from tlhelpers.course import config
 
 cfg, strategy = course.start(2)  # real or generated data, versions, hardware; seed 42
 print("TF-Hub", hub.__version__)
@@ -370,7 +369,7 @@ plt.show()
 # new head. With `cache_file`, features survive a kernel restart:
 
 # %%
-fcfg = config.settings("02-folder")
+fcfg = course.settings("02-folder")
 root = datasets.get_cats_and_dogs()
 with strategy.scope():
     folder_tm = models.build_hub_model(fcfg.get("handle"), 2)  # at the module's size
@@ -380,7 +379,7 @@ folder_train, folder_classes = data.image_folder(root / "train", image_size=SIZE
                                                  shuffle=True, limit_per_class=fcfg.train_examples)
 folder_val, _ = data.image_folder(root / "validation", image_size=SIZE, batch_size=folder_batch,
                                   limit_per_class=fcfg.val_examples)
-feature_dir = Path(tempfile.mkdtemp())  # use a lasting folder (e.g. config.cache_root()) for real work
+feature_dir = Path(tempfile.mkdtemp())  # use a lasting folder (e.g. course.cache_root()) for real work
 ftrain = features.extract_features(folder_tm.features, folder_train, desc="train",
                                    cache_file=feature_dir / "train.npz")
 fval = features.extract_features(folder_tm.features, folder_val, desc="validation",

@@ -147,7 +147,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from tlhelpers import backbones, course, data, datasets, evaluate, features, layers, models, plots, training
-from tlhelpers.course import config
 
 cfg, strategy = course.start(3)  # real or generated data, versions, hardware; seed 42
 BACKBONE, ALPHA, UNFREEZE_FROM = cfg.get("backbone"), cfg.get("alpha"), cfg.get("unfreeze_from")
@@ -669,7 +668,7 @@ bn_base.trainable = False
 # EfficientNet takes raw 0..255 pixels, so the model's `Preprocess` layer does nothing here.
 
 # %%
-cifar_cfg = config.settings("03-cifar10")
+cifar_cfg = course.settings("03-cifar10")
 train_raw, val_raw, test_raw, cifar_classes = datasets.load_tfds("cifar10", cifar_cfg)
 cifar_batch = cifar_cfg.batch_size * strategy.num_replicas_in_sync
 cifar_train = data.make_pipeline(train_raw, image_size=cifar_cfg.image_size, batch_size=cifar_batch, training=True)

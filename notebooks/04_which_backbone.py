@@ -147,7 +147,6 @@ import pandas as pd
 import tensorflow as tf
 
 from tlhelpers import backbones, compare, course, data, datasets, features, models, plots, squeezenet
-from tlhelpers.course import config
 
 cfg, strategy = course.start(4)  # real or generated data, versions, hardware; seed 42
 CANDIDATES = list(cfg.get("candidates"))
@@ -297,7 +296,7 @@ print("weights file:", backbones.resolve_weights("MySqueezeNet"))
 # `out_dir`, finished candidates are skipped when you run the cell again (delete the folder to start over):
 
 # %%
-out_dir = config.cache_root() / "compare" / f"lesson04_{cfg.mode}"
+out_dir = course.cache_root() / "compare" / f"lesson04_{cfg.mode}"
 table = compare.compare(CANDIDATES, train_ds, val_ds, test_ds, num_classes=len(class_names),
                         image_size=cfg.image_size, epochs=cfg.epochs, out_dir=out_dir, strategy=strategy)
 shown = ["name", "status", "val_accuracy_before", "val_accuracy", "test_accuracy", "params_total", "saved_mb",

@@ -137,7 +137,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from tlhelpers import course, datasets, evaluate, export, features, folders, models, plots, training
-from tlhelpers.course import config, standins
 
 cfg, strategy = course.start(5)  # real or generated data, versions, hardware; seed 42
 BACKBONE, ALPHA = cfg.get("backbone"), cfg.get("alpha")
@@ -177,7 +176,7 @@ scan_report = folders.scan(root)
 print(scan_report.summary())
 
 # %% [markdown]
-# Real folders are messier than this one. `standins.make_messy_folder` writes a small folder with every awkward
+# Real folders are messier than this one. `course.practice_folder` writes a small folder with every awkward
 # case: truncated, corrupt and empty JPEGs, a text file named `.jpg`, RGBA, grayscale, CMYK, 16-bit, GIF, BMP,
 # a very large photo, a unicode file name, a phone photo stored sideways (EXIF Orientation tag), an iPhone HEIC
 # file, a sub-folder inside a class, and what tools leave behind (`__MACOSX/` from a Mac zip,
@@ -185,7 +184,7 @@ print(scan_report.summary())
 
 # %%
 messy_root = Path(tempfile.mkdtemp()) / "messy_photos"
-standins.make_messy_folder(messy_root)
+course.practice_folder(messy_root)
 messy_report = folders.scan(messy_root)
 print(messy_report.summary())
 
@@ -416,7 +415,7 @@ else:
 # (next cell).
 
 # %%
-model_path = config.models_dir() / "my_classifier.keras"  # a lasting place: lesson 06 and `tlh demo` find it
+model_path = course.models_dir() / "my_classifier.keras"  # a lasting place: lesson 06 and `tlh demo` find it
 models.with_class_names(tm.model, class_names).save(model_path)
 reloaded = keras.models.load_model(model_path)
 print(f"saved {model_path} ({model_path.stat().st_size / 2**20:.1f} MiB); classes: {models.class_names_of(reloaded)}")

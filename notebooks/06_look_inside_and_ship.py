@@ -140,7 +140,6 @@ import pandas as pd
 import tensorflow as tf
 
 from tlhelpers import course, datasets, demo, evaluate, explain, export, folders, models, plots, recipes
-from tlhelpers.course import config
 
 cfg, strategy = course.start(6)  # real or generated data, versions, hardware; seed 42
 BACKBONE, ALPHA = cfg.get("backbone"), cfg.get("alpha")
@@ -381,7 +380,7 @@ app.close()
 #    and show it to someone. Which photo fooled it?
 
 # %%
-yours = config.models_dir() / "my_classifier.keras"  # where lesson 05 saved the model of your photos
+yours = course.models_dir() / "my_classifier.keras"  # where lesson 05 saved the model of your photos
 if yours.is_file():
     print(f"lesson 05's model: {yours} (classes: {models.class_names_of(models.load_model(yours))})")
     print(f"try it:  tlh demo {yours}")

@@ -8,14 +8,15 @@ A learner never needs to open these to follow a lesson:
     rehearsal: the GPU-shaped runtime imitation (``TLH_REHEARSE=1gpu|2gpu``).
     sources: the one place learner helpers ask where a file, weights or the hardware come from.
 
-A lesson's setup cell calls :func:`start`.
+A lesson's setup cell calls :func:`start`; the lessons reach the rest of this floor only through the few
+names below (another part's settings, the folders the course keeps things in, lesson 05's practice folder).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["start"]
+__all__ = ["start", "settings", "cache_root", "models_dir", "practice_folder"]
 
 
 def start(lesson: int | str, *, seed: int = 42) -> tuple[Any, Any]:
@@ -51,3 +52,35 @@ def start(lesson: int | str, *, seed: int = 42) -> tuple[Any, Any]:
     training.set_seed(seed)
     report.watch(key)
     return config.settings(key), strategy
+
+
+def settings(part: int | str) -> Any:
+    """Return the settings of a lesson or of one part of it (``"02-folder"``) in the active mode."""
+    from tlhelpers.course import config
+
+    return config.settings(part)
+
+
+def cache_root() -> Any:
+    """Return the folder where the course keeps downloads, weights and cached results (created)."""
+    from tlhelpers.course import config
+
+    return config.cache_root()
+
+
+def models_dir() -> Any:
+    """Return the folder where lesson 05 saves your model, and lesson 06 and ``tlh demo`` find it (created)."""
+    from tlhelpers.course import config
+
+    return config.models_dir()
+
+
+def practice_folder(root: Any, *, seed: int = 0) -> dict[str, str]:
+    """Write lesson 05's practice folder of awkward files (broken, odd, HEIC, tool droppings).
+
+    Returns:
+        ``{relative path: expected verdict}`` (:func:`tlhelpers.course.standins.make_messy_folder`).
+    """
+    from tlhelpers.course import standins
+
+    return standins.make_messy_folder(root, seed=seed)
