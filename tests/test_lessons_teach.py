@@ -119,6 +119,8 @@ def test_each_runtime_and_estimate_is_the_measured_or_generated_one(lesson):
     seconds, t4_cell = _teaching_rows()[lesson]
     said = re.search(r"\*\*Runtime:\*\* smoke mode (\d+) s on 2 CPU cores", text)
     assert said and int(said.group(1)) == seconds, f"lesson {lesson}: {said and said.group(0)}, measured {seconds} s"
+    measured = json.loads((NOTEBOOKS.parent / "bench" / "results" / "smoke_runtimes.json").read_text())
+    assert seconds == measured["seconds"][lesson], f"lesson {lesson}: {seconds} s, the whole laptop-tier run measured"
     rows = json.loads((NOTEBOOKS.parent / "bench" / "results" / "t4_estimate.json").read_text())["rows"]
     row = next(r for r in rows if r["lesson"] == lesson)
     minutes = f"at least {row['minutes_at_least']} min" if row["minutes_at_least"] >= 0.1 else "under 0.1 min"
@@ -187,3 +189,16 @@ def test_augmentation_is_introduced_where_it_is_first_used():
     first_helper = code.index("build_augmentation(")
     assert 0 <= code.find('keras.layers.RandomFlip("horizontal")') < first_helper, "lesson 02 uses the helper first"
     assert code.find("plot_augmentations(") < first_helper, "lesson 02 no longer shows augmented pictures first"
+
+
+def test_every_quoted_runtime_is_the_whole_laptop_tier_runs_and_within_its_budget():
+    """Lessons, docs/teaching.md and README quote bench/results/smoke_runtimes.json (one `tlh run --smoke` of all
+    seven, written there by `python -m bench.smoke_runtimes`), and that run stayed within the 12-minute promise."""
+    import json
+
+    from bench import smoke_runtimes
+
+    record = json.loads(smoke_runtimes.RESULTS.read_text(encoding="utf-8"))
+    assert smoke_runtimes.mismatches(record) == []
+    assert sorted(record["seconds"]) == list(smoke_runtimes.LESSONS)
+    assert record["total_seconds"] == sum(record["seconds"].values()) <= smoke_runtimes.BUDGET_SECONDS
