@@ -143,9 +143,9 @@ def test_lesson05_runs_from_its_photo_cell_on_a_zip_and_lesson06_finds_the_model
     executed = Path(result.executed).read_text(encoding="utf-8")
     assert "my_photos/my_photos" in executed and "  cats/: 40 files" in executed and "  dogs/: 40 files" in executed
     assert _fingerprint(archive) == before  # the learner's zip is only read
-    # lesson 06's last cell looks here (config.models_dir() / "my_classifier.keras")
+    # lesson 06's last cell looks here (course.models_dir() / "my_classifier.keras", the same folder)
     assert config.models_dir() == tmp_path / "models"
     saved = config.models_dir() / "my_classifier.keras"
     assert saved.is_file(), sorted(p.name for p in (tmp_path / "models").glob("*"))
     lesson06 = (ROOT / "notebooks" / "06_look_inside_and_ship.py").read_text(encoding="utf-8")
-    assert 'yours = config.models_dir() / "my_classifier.keras"' in lesson06
+    assert 'yours = course.models_dir() / "my_classifier.keras"' in lesson06

@@ -33,7 +33,9 @@ def test_manifest_covers_every_dataset_and_model_the_lessons_reference():
             assert "file:flower_photos" in keys, lesson
         if "decode_imagenet(" in text:
             assert "file:imagenet_class_index" in keys, lesson
-        for key in re.findall(r'config\.settings\(("?[\w-]+"?)\)', text):
+        parts = re.findall(r'course\.settings\(("?[\w-]+"?)\)', text)  # another part's settings, e.g. "02-folder"
+        assert "config.settings(" not in text, lesson  # lessons name settings through course (tested elsewhere)
+        for key in [*parts, *re.findall(r"course\.start\((\d+)\)", text)]:
             s = config.full_settings(key.strip('"'))
             if s.get("handle"):
                 assert f"hub:{tfhub.get(s.get('handle')).name}" in keys, (lesson, key)
