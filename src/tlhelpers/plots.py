@@ -490,7 +490,7 @@ def _weighted_layers(model: Any, trainable: bool = True) -> list[tuple[str, int,
     rows = []
     for layer in model.layers:
         on = trainable and layer.trainable  # a frozen parent freezes everything inside it
-        if isinstance(layer, keras.Model) or (layer.layers if hasattr(layer, "layers") else None):
+        if isinstance(layer, keras.Model) or getattr(layer, "layers", None):  # a nested model or Sequential
             rows += _weighted_layers(layer, on)
         elif layer.weights:
             params = int(sum(np.prod(w.shape) for w in layer.weights))
@@ -515,7 +515,7 @@ def plot_frozen_and_trained(model: Any, *, ax: Axes | None = None, title: str | 
     Args:
         model: Any Keras model.
         ax: Axes to draw into. Defaults to a new, wide one.
-        title: The title. Defaults to the model's name and its trained share.
+        title: The title. Defaults to the share of the weights that train.
 
     Returns:
         ``(figure, axes)``.
