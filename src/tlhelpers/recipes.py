@@ -134,6 +134,35 @@ def _resume_folder(work: Path, settings: dict[str, Any], *, verbose: bool = True
     return backup
 
 
+def _checked_request(folder: str | os.PathLike, out: str | os.PathLike, backbone: str) -> tuple[Path, Path]:
+    """Check the folder, the model path and the backbone before any work; return both paths."""
+    if not kerashub.is_preset(backbone):
+        backbones.get(backbone)  # unknown names fail before any work (a preset: when it is resolved)
+    root, out = Path(folder).expanduser(), Path(out).expanduser()
+    if not root.is_dir():
+        raise NotADirectoryError(f"{root} is not a folder. Pass a folder with one subfolder per class.")
+    if out.suffix != ".keras":
+        raise ValueError(f"The model file must end in .keras, got {out}.")
+    return root, out
+
+
+def _say_split(text: str, reports: list[folders.ScanReport], audit: dict[str, Any], root: Path, out: Path) -> None:
+    """Print the split and up to five skipped files per scanned folder (the report lists them all)."""
+    print(text)
+    for rep in reports:
+        for line in rep.skipped_lines(max_listed=5, base=root):
+            print(line)
+    if len(audit["skipped"]) > 5:
+        print(f"Every skipped file is listed in {out.with_suffix('.report.json')} (\"skipped\").")
+
+
+def _held_out(model: Any, splits: dict[str, Any]) -> tuple[Any, Any]:
+    """Predict the validation split and, when there is one, the test split."""
+    val = evaluate.predict_dataset(model, splits["val"], keep_images=0)
+    test = evaluate.predict_dataset(model, splits["test"], keep_images=0) if "test" in splits else None
+    return val, test
+
+
 def train_folder(
     folder: str | os.PathLike,
     out: str | os.PathLike,
@@ -191,13 +220,7 @@ def train_folder(
         ValueError: ``out`` does not end in ``.keras``.
         tlhelpers.folders.FolderError: The folder cannot be used (the message says why).
     """
-    if not kerashub.is_preset(backbone):
-        backbones.get(backbone)  # unknown names fail before any work (a preset: when it is resolved)
-    root, out = Path(folder).expanduser(), Path(out).expanduser()
-    if not root.is_dir():
-        raise NotADirectoryError(f"{root} is not a folder. Pass a folder with one subfolder per class.")
-    if out.suffix != ".keras":
-        raise ValueError(f"The model file must end in .keras, got {out}.")
+    root, out = _checked_request(folder, out, backbone)
     strategy = strategy or training.setup_accelerator(verbose=bool(verbose))
     settings = {"folder": str(root.resolve()), "backbone": backbone, "alpha": alpha, "image_size": image_size,
                 "batch_size": batch_size, "epochs": epochs, "fine_tune_epochs": fine_tune_epochs,
@@ -209,12 +232,7 @@ def train_folder(
                                                     batch_size=batch_size * strategy.num_replicas_in_sync, seed=seed)
     audit = _audit(reports, moved)
     if verbose:
-        print(text)
-        for rep in reports:
-            for line in rep.skipped_lines(max_listed=5, base=root):
-                print(line)
-        if len(audit["skipped"]) > 5:
-            print(f"Every skipped file is listed in {out.with_suffix('.report.json')} (\"skipped\").")
+        _say_split(text, reports, audit, root, out)
     training.set_seed(seed)
     with strategy.scope():
         tm = models.build_transfer_model(backbone, len(classes), image_size=image_size, alpha=alpha,
@@ -222,8 +240,7 @@ def train_folder(
     result = training.fit_two_phase(tm, splits["train"], splits["val"], head_epochs=epochs,
                                     fine_tune_epochs=fine_tune_epochs, unfreeze_from=unfreeze_from,
                                     backup_dir=backup, verbose=verbose)
-    val = evaluate.predict_dataset(tm.model, splits["val"], keep_images=0)
-    test = evaluate.predict_dataset(tm.model, splits["test"], keep_images=0) if "test" in splits else None
+    val, test = _held_out(tm.model, splits)
     atomic.write_with(out, models.with_class_names(tm.model, classes).save)  # the final path: never half a file
     (work / "resume_settings.json").unlink(missing_ok=True)  # finished: nothing to resume
     report = TrainReport(
