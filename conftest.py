@@ -27,6 +27,8 @@ import pytest
 NBVAL_METRICS = Path(tempfile.mkdtemp(prefix="tlh-nbval-metrics-"))
 _kernel_env: dict[str, str] = {}
 _current_notebook: list[str] = []
+#: What the notebook kernels' environment replaced, to put back for the tests after them (None: was unset).
+_saved_environ: dict[str, str | None] = {}
 
 
 #: Set by CI (.ci/run): a test that needs a missing offline asset fails instead of skipping.
@@ -94,6 +96,7 @@ def pytest_collection_modifyitems(session, config, items):
 def pytest_runtest_setup(item):
     """Before a notebook's kernel starts (at its first cell), point its metrics file and the laptop tier at it."""
     if not _is_notebook_cell(item):
+        _restore_environ()  # the kernels have started: a test after the notebooks sees the session's environment
         return
     stem = Path(str(item.fspath)).stem
     if _current_notebook and _current_notebook[-1] == stem:
@@ -105,8 +108,21 @@ def pytest_runtest_setup(item):
         assets = tlh_config.assets_dir()
         if assets is not None and not os.environ.get("TLH_CACHE_DIR"):
             _kernel_env.update(laptop_tier_env(Path(tempfile.mkdtemp(prefix="tlh-nbval-laptop-")), assets))
-    os.environ.update(_kernel_env)
-    os.environ["TLH_METRICS_FILE"] = str(NBVAL_METRICS / f"{stem}.json")
+    kernel_env = {**_kernel_env, "TLH_METRICS_FILE": str(NBVAL_METRICS / f"{stem}.json")}
+    for key in kernel_env:
+        _saved_environ.setdefault(key, os.environ.get(key))
+    os.environ.update(kernel_env)
+
+
+def _restore_environ() -> None:
+    """Put back what ``pytest_runtest_setup`` changed for the notebook kernels (None: the variable was unset)."""
+    for key, value in _saved_environ.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    _saved_environ.clear()
+    _current_notebook.clear()
 
 
 @pytest.fixture(autouse=True)

@@ -223,7 +223,9 @@ plt.show()
 # ## Train the classic way: features recomputed every epoch
 #
 # Put the scaling to `[0, 1]` inside the model, then the frozen hub layer, then a new head. Only the head's
-# weights train, yet every epoch pushes every image through the whole frozen network again:
+# weights train, yet every epoch pushes every image through the whole frozen network again. This model runs
+# the images, the heavy part, so it is built and compiled in `strategy.scope()`, as in lesson 01 (on two GPUs
+# each takes half of every batch):
 
 # %%
 with strategy.scope():
@@ -251,9 +253,8 @@ print(f"recompute every epoch: {seconds_recompute:.1f}s, test accuracy {test_acc
 # images stay in the pipeline). Here on the validation set:
 
 # %%
-with strategy.scope():
-    extractor = keras.Sequential([keras.Input((IMAGE_SIZE, IMAGE_SIZE, 3)), keras.layers.Rescaling(1 / 255),
-                                  hub_layer])
+extractor = keras.Sequential([keras.Input((IMAGE_SIZE, IMAGE_SIZE, 3)), keras.layers.Rescaling(1 / 255),
+                              hub_layer])
 val_vectors, val_labels = [], []
 for images, labels in val_ds:  # one pass over the data, in inference mode
     val_vectors.append(extractor(images, training=False).numpy())
@@ -275,12 +276,15 @@ np.testing.assert_allclose(val_f.features, val_vectors.astype("float32"), rtol=1
 print("train features:", train_f.features.shape, train_f.features.dtype, "| labels:", train_f.labels[:8])
 
 # %% [markdown]
-# Now train a fresh head of the same shape on the cached features, for the same number of epochs:
+# Now train a fresh head of the same shape on the cached features, for the same number of epochs. A head on
+# feature vectors is a few thousand multiply-adds per image, too little to share between GPUs, so it is built
+# and compiled **outside** `strategy.scope()` and trains on one device. A Keras model keeps the strategy it was
+# built in; what matters is that it is also compiled in that one (a model built in the scope and compiled
+# outside it fails with "Mixing different tf.distribute.Strategy objects"):
 
 # %%
-with strategy.scope():
-    head = models.build_head(train_f.features.shape[1], len(class_names))
-    head.compile(keras.optimizers.Adam(cfg.get("head_lr")), "sparse_categorical_crossentropy", metrics=["accuracy"])
+head = models.build_head(train_f.features.shape[1], len(class_names))
+head.compile(keras.optimizers.Adam(cfg.get("head_lr")), "sparse_categorical_crossentropy", metrics=["accuracy"])
 history_cached = head.fit(train_f.features, train_f.labels, validation_data=(val_f.features, val_f.labels),
                           epochs=cfg.epochs, batch_size=batch_size, verbose=2)
 seconds_cached = time.perf_counter() - start
@@ -336,10 +340,8 @@ print("with training=False the batch comes back unchanged:", same)
 augmentation = models.build_augmentation(seed=42)
 train_aug = features.extract_features(extractor, train_ds, desc="train, augmented passes",
                                       augmentation=augmentation, passes=cfg.get("aug_passes"))
-with strategy.scope():
-    head_aug = models.build_head(train_aug.features.shape[1], len(class_names))
-    head_aug.compile(keras.optimizers.Adam(cfg.get("head_lr")), "sparse_categorical_crossentropy",
-                     metrics=["accuracy"])
+head_aug = models.build_head(train_aug.features.shape[1], len(class_names))  # vectors again: no scope
+head_aug.compile(keras.optimizers.Adam(cfg.get("head_lr")), "sparse_categorical_crossentropy", metrics=["accuracy"])
 head_aug.fit(train_aug.features, train_aug.labels, epochs=cfg.epochs, batch_size=batch_size, verbose=0)
 _, test_acc_aug = head_aug.evaluate(test_f.features, test_f.labels, verbose=0)
 print(f"{cfg.get('aug_passes')} passes ({len(train_aug.labels)} feature rows): test accuracy {test_acc_aug:.3f}")
@@ -351,9 +353,8 @@ print(f"{cfg.get('aug_passes')} passes ({len(train_aug.labels)} feature rows): t
 # result takes raw images and predicts exactly what the head predicted from the cached features:
 
 # %%
-with strategy.scope():
-    classifier = keras.Sequential([keras.Input((IMAGE_SIZE, IMAGE_SIZE, 3)), keras.layers.Rescaling(1 / 255),
-                                   hub_layer, head])
+classifier = keras.Sequential([keras.Input((IMAGE_SIZE, IMAGE_SIZE, 3)), keras.layers.Rescaling(1 / 255),
+                               hub_layer, head])
 preds = evaluate.predict_dataset(classifier, test_ds, keep_images=16)
 print(f"end-to-end test accuracy {preds.accuracy:.3f} (head on cached features: {test_acc_cached:.3f})")
 fig = plots.plot_image_grid(preds.images[:16], preds.labels[:16], class_names, predicted=preds.predicted[:16],
@@ -371,8 +372,7 @@ plt.show()
 # %%
 fcfg = course.settings("02-folder")
 root = datasets.get_cats_and_dogs()
-with strategy.scope():
-    folder_tm = models.build_hub_model(fcfg.get("handle"), 2)  # at the module's size
+folder_tm = models.build_hub_model(fcfg.get("handle"), 2)  # at the module's size; only its head trains: no scope
 SIZE = folder_tm.image_size
 folder_batch = fcfg.batch_size * strategy.num_replicas_in_sync
 folder_train, folder_classes = data.image_folder(root / "train", image_size=SIZE, batch_size=folder_batch,
@@ -384,9 +384,8 @@ ftrain = features.extract_features(folder_tm.features, folder_train, desc="train
                                    cache_file=feature_dir / "train.npz")
 fval = features.extract_features(folder_tm.features, folder_val, desc="validation",
                                  cache_file=feature_dir / "validation.npz")
-with strategy.scope():
-    folder_tm.head.compile(keras.optimizers.Adam(fcfg.get("head_lr")), "sparse_categorical_crossentropy",
-                           metrics=["accuracy"])
+folder_tm.head.compile(keras.optimizers.Adam(fcfg.get("head_lr")), "sparse_categorical_crossentropy",
+                       metrics=["accuracy"])
 folder_history = folder_tm.head.fit(ftrain.features, ftrain.labels, validation_data=(fval.features, fval.labels),
                                     epochs=fcfg.epochs, batch_size=folder_batch, verbose=2)
 fig, axes = plots.plot_history({fcfg.get("handle"): folder_history})
@@ -399,9 +398,8 @@ plt.show()
 # Files panel (the folder icon on the left) and give `"/content/<its name>.jpg"`; on Kaggle, add it as a dataset
 # and give its `/kaggle/input/...` path; on your computer, its path. Empty, it takes one of the lesson's validation
 # photos. `keras.utils.load_img` reads and resizes it, `img_to_array` gives raw 0..255 values (the model scales
-# them itself), and `np.expand_dims` makes a batch of one. For one batch, call the model like a function:
-# `predict` is for many batches (on two GPUs it would split this one photo between them, leaving one GPU an empty
-# batch):
+# them itself), and `np.expand_dims` makes a batch of one. For one batch, call the model like a function
+# (`predict` is for many batches):
 
 # %%
 #@title Your photo (leave empty for one of the lesson's)

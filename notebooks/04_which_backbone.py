@@ -174,12 +174,14 @@ for name, ds in [("train", train_ds), ("validation", val_ds), ("test", test_ds)]
 # ## Evaluate before training
 #
 # Build the first candidate with its frozen base and a new, untrained head, and evaluate it. With two classes a
-# random head scores about 50 %: every number after training should be read against this starting point:
+# random head scores about 50 %: every number after training should be read against this starting point.
+# Every model this lesson builds by hand trains only its head, on cached features: as in lesson 02 they are built
+# and compiled outside `strategy.scope()`, on one device (`compare.compare` below builds in the scope, since it
+# also fine-tunes):
 
 # %%
-with strategy.scope():  # build and compile where the model lives (on two GPUs: mirrored on both)
-    first = compare.candidate(CANDIDATES[0]).build(len(class_names), cfg.image_size)
-    first.model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
+first = compare.candidate(CANDIDATES[0]).build(len(class_names), cfg.image_size)
+first.model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
 loss0, acc0 = first.model.evaluate(val_ds, verbose=0)
 print(f"{CANDIDATES[0]} before training: validation accuracy {acc0:.3f}, loss {loss0:.3f}")
 
@@ -196,8 +198,8 @@ t0 = time.perf_counter()
 train_f, val_f, test_f = (features.extract_features(first.features, ds, progress=False)
                           for ds in (train_ds, val_ds, test_ds))
 feature_seconds = time.perf_counter() - t0
-with strategy.scope():  # the head is a small model of its own: compile it to train it on the features
-    first.head.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
+first.head.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy",  # the head is a model too:
+                   metrics=["accuracy"])  # compile it to train it on the features
 first.head.fit(train_f.features, train_f.labels, epochs=cfg.epochs, batch_size=batch_size, verbose=0)
 # first.head is the head inside first.model: the model now predicts with the trained head
 val_acc = first.model.evaluate(val_ds, verbose=0)[1]  # the whole model on the photos, end to end
@@ -244,10 +246,8 @@ print(f"{CANDIDATES[0]}: features once in {feature_seconds:.1f} s; validation {v
 
 # %%
 name, alpha = backbones.parse_spec(CANDIDATES[0])  # "MobileNetV2@0.35" -> ("MobileNetV2", 0.35)
-with strategy.scope():
-    control = models.build_transfer_model(name, len(class_names), image_size=cfg.image_size, weights=None,
-                                          alpha=alpha)
-    control.head.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
+control = models.build_transfer_model(name, len(class_names), image_size=cfg.image_size, weights=None, alpha=alpha)
+control.head.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
 ctrl_train_f, ctrl_val_f = (features.extract_features(control.features, ds, progress=False)
                             for ds in (train_ds, val_ds))
 control.head.fit(ctrl_train_f.features, ctrl_train_f.labels, epochs=cfg.epochs, batch_size=batch_size, verbose=0)
@@ -279,8 +279,7 @@ my_backbone = backbones.Backbone(
     factory=lambda input_shape, weights, pooling=None, **_: squeezenet.squeezenet_v1_1(input_shape, weights, pooling),
 )
 backbones.register(my_backbone, replace=True)
-with strategy.scope():
-    byo = models.build_transfer_model("MySqueezeNet", len(class_names), image_size=cfg.image_size)
+byo = models.build_transfer_model("MySqueezeNet", len(class_names), image_size=cfg.image_size)
 print(models.trainable_summary(byo.model))
 print("weights file:", backbones.resolve_weights("MySqueezeNet"))
 
@@ -348,9 +347,8 @@ plt.show()
 # %%
 n = cfg.get("sweep_per_class")[0]
 few = np.concatenate([np.flatnonzero(train_f.labels == c)[:n] for c in range(len(class_names))])
-with strategy.scope():
-    few_head = models.build_head(train_f.features.shape[1], len(class_names))
-    few_head.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
+few_head = models.build_head(train_f.features.shape[1], len(class_names))
+few_head.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
 few_head.fit(train_f.features[few], train_f.labels[few], epochs=cfg.epochs, batch_size=batch_size, verbose=0)
 few_acc = few_head.evaluate(val_f.features, val_f.labels, verbose=0)[1]
 print(f"{CANDIDATES[0]} features, head trained on {n} photos per class ({len(few)} in all): validation "

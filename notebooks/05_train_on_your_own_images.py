@@ -316,12 +316,15 @@ plt.show()
 # ## Train a transfer model: frozen base, then fine-tuning
 #
 # The model is lesson 03's: augmentation, the backbone's preprocessing inside the model, a frozen MobileNetV2,
-# a new head:
+# a new head. Phase 2 trains it on the photos, so it is built in `strategy.scope()`, and its head is compiled
+# there too (phase 1 trains the head alone, on cached features):
 
 # %%
 with strategy.scope():
     tm = models.build_transfer_model(BACKBONE, len(class_names), image_size=cfg.image_size, alpha=ALPHA,
                                      augmentation=augmentation)
+    tm.head.compile(keras.optimizers.Adam(cfg.get("head_lr")), "sparse_categorical_crossentropy",
+                    metrics=["accuracy"])
 print(models.trainable_summary(tm.model))
 
 # %% [markdown]
@@ -342,17 +345,15 @@ counts = np.bincount(train_f.labels, minlength=len(class_names))
 class_weight = {i: len(train_f.labels) / (len(class_names) * max(int(n), 1)) for i, n in enumerate(counts)}
 print("photos per class:", dict(zip(class_names, counts.tolist(), strict=True)))
 print("class weights:", {class_names[i]: round(w, 2) for i, w in class_weight.items()})
-with strategy.scope():
-    tm.head.compile(keras.optimizers.Adam(cfg.get("head_lr")), "sparse_categorical_crossentropy",
-                    metrics=["accuracy"])
 head_history = tm.head.fit(train_f.features, train_f.labels, validation_data=(val_f.features, val_f.labels),
                            epochs=cfg.epochs, batch_size=batch_size, class_weight=class_weight, verbose=2)
 
 # %% [markdown]
 # **Phase 2: fine-tune the top of the base.** Unfreeze the base, re-freeze the layers below `UNFREEZE_FROM`, keep
 # every BatchNormalization layer frozen (in Keras 3, `trainable=False` is what keeps its ImageNet statistics),
-# then **compile again** (Keras reads `trainable` at compile time) with a learning rate 100 times lower, and
-# continue the epoch count where phase 1 stopped (`initial_epoch`) so the curves join:
+# then **compile again** (Keras reads `trainable` at compile time; in the scope the model was built in) with a
+# learning rate 100 times lower, and continue the epoch count where phase 1 stopped (`initial_epoch`) so the
+# curves join:
 
 # %%
 UNFREEZE_FROM = cfg.get("unfreeze_from")

@@ -389,18 +389,15 @@ kh_backbone = keras_hub.models.Backbone.from_preset(where)
 kh_backbone.trainable = False
 models.freeze_batchnorm(kh_backbone)
 scale, offset = kerashub.converter_scale_offset(keras_hub.layers.ImageConverter.from_preset(where))
-with strategy.scope():
-    inputs = keras.Input((KH_SIZE, KH_SIZE, 3))  # raw 0..255 pixels
-    x = keras.layers.Rescaling(scale, offset, name="preprocess")(inputs)  # the preset's normalisation, once
-    pooled = keras.layers.GlobalAveragePooling2D()(kh_backbone(x, training=False))
-    own_head = models.build_head(pooled.shape[-1], 2)
-    own_model = keras.Model(inputs, own_head(pooled))
-    own_features = keras.Model(inputs, pooled)
+inputs = keras.Input((KH_SIZE, KH_SIZE, 3))  # raw 0..255 pixels
+x = keras.layers.Rescaling(scale, offset, name="preprocess")(inputs)  # the preset's normalisation, once
+pooled = keras.layers.GlobalAveragePooling2D()(kh_backbone(x, training=False))
+own_head = models.build_head(pooled.shape[-1], 2)  # trains on cached features only: no strategy scope (lesson 02)
+own_model = keras.Model(inputs, own_head(pooled))
+own_features = keras.Model(inputs, pooled)
 own_train = features.extract_features(own_features, kh_train, desc="KerasHub train features")
 own_val = features.extract_features(own_features, kh_val, desc="KerasHub validation features")
-with strategy.scope():
-    own_head.compile(keras.optimizers.Adam(cfg.get("head_lr")), "sparse_categorical_crossentropy",
-                     metrics=["accuracy"])
+own_head.compile(keras.optimizers.Adam(cfg.get("head_lr")), "sparse_categorical_crossentropy", metrics=["accuracy"])
 own_history = own_head.fit(own_train.features, own_train.labels, epochs=cfg.epochs, batch_size=batch_size,
                            validation_data=(own_val.features, own_val.labels), verbose=0)
 own_acc = own_history.history["val_accuracy"][-1]
@@ -412,8 +409,7 @@ print(f"KerasHub backbone + own head (frozen): val accuracy {own_acc:.3f}")
 # same spec), so a preset is one more backbone of the course's registry:
 
 # %%
-with strategy.scope():
-    packaged = models.build_transfer_model(f"kerashub:{where}", 2, image_size=KH_SIZE)
+packaged = models.build_transfer_model(f"kerashub:{where}", 2, image_size=KH_SIZE)  # to compare, not to train
 packaged.head.set_weights(own_head.get_weights())
 np.testing.assert_allclose(packaged.model.predict(x_check, verbose=0), own_model.predict(x_check, verbose=0),
                            atol=1e-3)

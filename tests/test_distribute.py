@@ -86,3 +86,54 @@ def test_a_hub_layer_loaded_in_the_strategy_scope_can_be_called_directly():
     assert proc.returncode == 0, proc.stderr[-3000:]
     line = next(line for line in proc.stdout.splitlines() if line.startswith("max difference"))
     assert float(line.split()[2]) < 1e-5 and line.endswith("(4, 1280)"), line
+
+
+SCOPE_SCRIPT = textwrap.dedent("""
+    import numpy as np
+    import tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    import keras
+
+    strategy = tf.distribute.MirroredStrategy([d.name for d in tf.config.list_logical_devices("CPU")])
+    x = np.random.default_rng(0).normal(size=(64, 8)).astype("float32")
+    y = (x.sum(axis=1) > 0).astype("int32")
+
+    def head():
+        return keras.Sequential([keras.Input((8,)), keras.layers.Dense(2, activation="softmax")])
+
+    def compile_(model):
+        model.compile(keras.optimizers.Adam(1e-2), "sparse_categorical_crossentropy", metrics=["accuracy"])
+
+    def fit(model):
+        try:
+            losses = model.fit(x, y, batch_size=16, epochs=3, verbose=0).history["loss"]
+        except Exception as exc:  # what a learner sees
+            return f"{type(exc).__name__}: {str(exc)[:60]}"
+        return f"trains {type(model.distribute_strategy).__name__} {losses[-1] < losses[0]}"
+
+    keras.utils.set_random_seed(0)
+    with strategy.scope():
+        inside = head()
+        compile_(inside)
+    print("built and compiled in the scope:", fit(inside))
+    with strategy.scope():
+        mixed = head()
+    compile_(mixed)
+    print("built in the scope, compiled outside:", fit(mixed))
+    outside = head()
+    compile_(outside)
+    print("built and compiled outside:", fit(outside))
+""")
+
+
+def test_a_model_is_compiled_in_the_strategy_it_was_built_in():
+    """The rule lessons 01, 02 and 04 teach: on two GPUs a model built and compiled in `strategy.scope()` trains on
+    both; one built there and compiled outside fails; a head on cached features, built and compiled outside the
+    scope, trains on one device while the strategy exists. Run on each replica's Keras (3.13 and the newest)."""
+    proc = subprocess.run([sys.executable, "-c", SCOPE_SCRIPT], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    said = dict(line.split(": ", 1) for line in proc.stdout.splitlines() if line.startswith("built"))
+    assert said["built and compiled in the scope"] == "trains MirroredStrategy True", said
+    assert said["built in the scope, compiled outside"].startswith("RuntimeError: Mixing different tf.distribute"), said
+    assert said["built and compiled outside"] == "trains _DefaultDistributionStrategy True", said

@@ -136,11 +136,17 @@ def test_lesson03_names_the_batchnorm_backbone_the_settings_prefetch(mode):
     network's weights for the other."""
     from tlhelpers.course import config
 
-    typed = re.findall(r"bn_base = keras\.applications\.(\w+)\(", _code("03"))
+    code = _code("03")
+    typed = re.findall(r"bn_base = keras\.applications\.(\w+)\(", code)
     with config.environment({"TLH_SMOKE": "1" if mode == "smoke" else "0", "TLH_REHEARSE": None}):
         settings = config.settings("03")
     assert settings.mode == mode
     assert typed == [settings.get("bn_backbone")], (typed, settings.get("bn_backbone"))
+    # Part 1's first build is typed too (the TF tutorial's network): the settings differ by width only
+    first = re.findall(r"base = keras\.applications\.(\w+)\(\s*include_top=False, weights=weights, [^\n]*alpha=ALPHA\)",
+                       code)
+    assert first == [settings.get("backbone")], (first, settings.get("backbone"))
+    assert "getattr(keras.applications" not in code
 
 
 def test_lesson04_sets_a_random_weights_control_beside_the_imagenet_number():
@@ -202,3 +208,35 @@ def test_every_quoted_runtime_is_the_whole_laptop_tier_runs_and_within_its_budge
     assert smoke_runtimes.mismatches(record) == []
     assert sorted(record["seconds"]) == list(smoke_runtimes.LESSONS)
     assert record["total_seconds"] == sum(record["seconds"].values()) <= smoke_runtimes.BUDGET_SECONDS
+
+
+def _scope_blocks(stem: str) -> list[str]:
+    """The bodies of a lesson's `with strategy.scope():` blocks (their indented lines)."""
+    lines, blocks = _code(stem).splitlines(), []
+    for i, line in enumerate(lines):
+        if line.strip() == "with strategy.scope():":
+            indent = len(line) - len(line.lstrip())
+            body = [b for b in lines[i + 1:] if b.strip()]
+            end = next((k for k, b in enumerate(body) if len(b) - len(b.lstrip()) <= indent), len(body))
+            blocks.append("\n".join(body[:end]))
+    return blocks
+
+
+def test_a_strategy_scope_is_where_a_model_that_trains_on_images_is_built_or_compiled():
+    """31 scope blocks once wrapped every model; now a block builds or compiles a model, and the models that only
+    train a head on cached features (lessons 02, 04, 07) are built and compiled outside, as lesson 02 explains."""
+    builds = re.compile(r"\.compile\(|keras\.(Sequential|Model)\(|keras\.applications\.|getattr\(keras\.applications"
+                        r"|models\.build_transfer_model\(|models\.build_hub_model\(|from_preset\(|Wrapper\("
+                        r"|models\.from_kerashub_classifier\(")
+    counts = {}
+    for path in sorted(NOTEBOOKS.glob("0*.py")):
+        stem = path.name[:2]
+        blocks = _scope_blocks(stem)
+        counts[stem] = len(blocks)
+        for body in blocks:
+            assert builds.search(body), f"lesson {stem}: a strategy scope that builds and compiles nothing:\n{body}"
+            assert "build_head(" not in body, f"lesson {stem}: a head for cached features built in the scope:\n{body}"
+    assert counts["04"] == 0 and counts["02"] == 1, counts
+    assert sum(counts.values()) <= 17, counts
+    lesson02 = next(NOTEBOOKS.glob("02_*.py")).read_text(encoding="utf-8")
+    assert "built\n# and compiled **outside** `strategy.scope()`" in lesson02  # the rule, said where it is first used

@@ -91,7 +91,7 @@ def test_doctor_reports_missing_caches_and_sees_cached_ones(empty_cache):
 
 
 def test_weights_and_hub_modules_are_found_where_the_lessons_look(empty_cache):
-    asset = next(a for a in prefetch.manifest(["03"]) if a.kind == "weights" and "VGG16" in a.name)
+    asset = next(a for a in prefetch.manifest(["04"]) if a.kind == "weights" and "VGG16" in a.name)
     assert prefetch.is_cached(asset) is None
     target = empty_cache / "keras" / "models" / dict(asset.spec)["filename"]
     target.parent.mkdir(parents=True)

@@ -4,6 +4,7 @@ and what one test does to Keras does not reach the next.
 The two Keras tests run in file order; the first changes Keras's global state the way the mixed-precision tests of
 `test_export.py` and `test_kerashub.py` do, the second checks that it starts afresh."""
 
+import os
 import weakref
 from pathlib import Path
 
@@ -51,3 +52,24 @@ def test_the_next_test_starts_with_an_empty_run_report(capsys):
     assert not report.meaningless_now() and report.generated() == []
     report.note_generated("a stand-in preset (random weights)", kind="weights")  # said again, not swallowed
     assert "a stand-in preset (random weights): generated stand-in" in capsys.readouterr().out
+
+
+def test_a_test_after_the_notebooks_sees_the_sessions_environment(monkeypatch, tmp_path):
+    """The notebook kernels get the laptop tier's environment (an empty assets folder, offline, their metrics file);
+    it stayed in ``os.environ`` after them, so `pytest notebooks tests/test_own_photos.py` skipped (in CI: failed)
+    a real-asset test with "Offline asset ... not found (.../no_assets_here)"."""
+    import conftest
+
+    class Cell:  # what pytest_runtest_setup reads of an nbval item, and of a test after it
+        def __init__(self, path):
+            self.fspath = path
+
+    monkeypatch.setattr(conftest, "_kernel_env", {"TLH_ASSETS_DIR": str(tmp_path / "no_assets_here")})
+    monkeypatch.setattr(conftest, "_current_notebook", [])
+    monkeypatch.setattr(conftest, "_saved_environ", {})
+    monkeypatch.setenv("TLH_ASSETS_DIR", "/the/sessions/assets")
+    monkeypatch.delenv("TLH_METRICS_FILE", raising=False)
+    conftest.pytest_runtest_setup(Cell(tmp_path / "05_lesson.ipynb"))
+    assert os.environ["TLH_ASSETS_DIR"].endswith("no_assets_here") and "TLH_METRICS_FILE" in os.environ
+    conftest.pytest_runtest_setup(Cell(tmp_path / "test_own_photos.py"))
+    assert os.environ["TLH_ASSETS_DIR"] == "/the/sessions/assets" and "TLH_METRICS_FILE" not in os.environ

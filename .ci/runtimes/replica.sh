@@ -5,8 +5,9 @@
 # 1. a virtual env on that runtime's Python holding exactly the packages of .ci/runtimes/<name>.txt (no others);
 # 2. the lessons' own setup cell, run as Colab/Kaggle run it, with TLH_INSTALL_FROM pointing at this checkout;
 # 3. TensorFlow and Keras are still the runtime's; TFDS imports whole and loads a prepared dataset offline;
-# 4. the version-dependent tests (private Keras internals, layers and .keras loading, KerasHub, export, demo)
-#    and every lesson in the given shapes (tests/test_rehearsal_lessons.py, TLH_TEST_SHAPES).
+# 4. the version-dependent tests (private Keras internals, layers and .keras loading, KerasHub, export, demo, the
+#    strategy-scope rule the lessons teach) and every lesson in the given shapes (tests/test_rehearsal_lessons.py,
+#    TLH_TEST_SHAPES).
 # Env: REPLICA_ROOT (default /tmp/tlh-replicas) holds the venvs. Any skipped test fails the replica.
 set -euo pipefail
 name=$1; shapes=$2
@@ -84,7 +85,8 @@ rm -rf "$root/$name-tmp"
 TLH_TEST_SHAPES=$shapes "$venv/bin/python" -m pytest -p no:cacheprovider -o addopts="" -ra --durations=15 \
   --basetemp="$root/$name-tmp" \
   --junitxml="$xml" tests/test_kerascompat.py tests/test_runtime_tfds.py tests/test_layers.py \
-  tests/test_kerashub.py tests/test_export.py tests/test_demo.py tests/test_rehearsal_lessons.py
+  tests/test_kerashub.py tests/test_export.py tests/test_demo.py tests/test_rehearsal_lessons.py \
+  tests/test_distribute.py::test_a_model_is_compiled_in_the_strategy_it_was_built_in
 "$venv/bin/python" - "$xml" <<'PY'
 import sys
 import xml.etree.ElementTree as ET

@@ -434,7 +434,7 @@ def _fine_tune(tm: TransferModel, train_ds: Any, val_ds: Any, backup: _Backup, h
     if max(history_dict(record).get("val_accuracy", [0.0])) < phase1_acc:  # its best epoch was restored
         tm.model.set_weights(phase1_weights)  # fine-tuning did not help: keep the head-only model
         if backup.verbose:
-                print(f"Fine-tuning never beat the head-only validation accuracy ({phase1_acc:.4f}); "
+            print(f"Fine-tuning never beat the head-only validation accuracy ({phase1_acc:.4f}); "
                   "kept the phase-1 weights.")
         return record, True
     return record, False

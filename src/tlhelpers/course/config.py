@@ -292,7 +292,7 @@ _LESSONS: dict[str, dict[str, LessonSettings]] = {
             mode="full", image_size=160, batch_size=32, epochs=10, fine_tune_epochs=10,
             source="cats_and_dogs_filtered (2,000 train / 1,000 validation photos), downloaded",
             downloads=("file:cats_and_dogs_filtered", "file:imagenet_class_index"),
-            extra=(("backbone", "VGG16"), ("alpha", None), ("unfreeze_from", "block5_conv1"),
+            extra=(("backbone", "MobileNetV2"), ("alpha", 1.0), ("unfreeze_from", 100),
                    ("head_lr", 1e-3), ("fine_tune_lr", 1e-5), ("classifier", "EfficientNetB0"),
                    ("bn_backbone", "MobileNetV2"), ("bn_alpha", 1.0), ("top_block", "block_16_expand"),
                    ("experiment_epochs", 3)),
