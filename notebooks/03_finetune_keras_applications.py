@@ -482,9 +482,10 @@ print(f"saved {path.name}: {path.stat().st_size / 2**20:.1f} MiB; reloaded predi
 # MobileNetV2 has dozens of BatchNormalization layers (the build cell above printed how many), like most
 # networks since 2015 (VGG16, from 2014, has none). This section measures what they do during fine-tuning, on
 # the same network as above (full mode: width 1.0; smoke mode: 0.35). It also writes the model the way another
-# classic article does: a subclass of `keras.Model` whose `call` says what happens, and, for two classes, **one logit** instead of two softmax outputs: `Dense(1)`
-# without activation, a loss told `from_logits=True`, and accuracy thresholded at 0 (logit > 0 means
-# class 1, `class_names[1]`). Build and compile it inside `strategy.scope()`, as before.
+# classic article does: a subclass of `keras.Model` whose `call` says what happens, and, for two classes, **one
+# logit** instead of two softmax outputs: `Dense(1)` without activation, a loss told `from_logits=True`, and
+# accuracy thresholded at 0 (logit > 0 means class 1, `class_names[1]`). Build and compile it inside
+# `strategy.scope()`, as before.
 
 # %%
 BN_ALPHA = cfg.get("bn_alpha")  # MobileNetV2's width: 1.0 in full mode, 0.35 in smoke mode
