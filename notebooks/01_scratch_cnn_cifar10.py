@@ -36,7 +36,7 @@
 # **Data:** CIFAR-10, 60,000 colour images of 32x32 pixels in 10 classes (50,000 train, 10,000 test),
 # about 160 MB to download.
 #
-# **Runtime:** smoke mode 9 s on 2 CPU cores (measured in one `tlh run --smoke` of all seven lessons, 2026-12-04; docs/teaching.md). Full mode on a Colab T4 has not been timed yet.
+# **Runtime:** smoke mode 12 s on 2 CPU cores (measured in one `tlh run --smoke` of all seven lessons, 2026-12-04; docs/teaching.md). Full mode on a Colab T4 has not been timed yet.
 # Estimate: at least 0.8 min of GPU compute and about 0.2 GB of GPU memory (a
 # compute-bound lower bound from FLOP counts and an assumed T4 throughput, `python -m bench.t4_estimate`;
 # downloads, decoding and XLA compilation add to it). `tlh run --full` on a T4 records the real time and

@@ -42,7 +42,7 @@
 # The classic CIFAR-10 article reports 79.3 % test accuracy with ResNet-50 features at 96 px versus 67.4 % for
 # its scratch CNN (their numbers, their hardware).
 #
-# **Runtime:** smoke mode 44 s on 2 CPU cores (measured in one `tlh run --smoke` of all seven lessons, 2026-12-04; docs/teaching.md). Full mode on a Colab T4 has not been timed yet.
+# **Runtime:** smoke mode 50 s on 2 CPU cores (measured in one `tlh run --smoke` of all seven lessons, 2026-12-04; docs/teaching.md). Full mode on a Colab T4 has not been timed yet.
 # Estimate: at least 2.6 min of GPU compute and about 2.2 GB of GPU memory (a
 # compute-bound lower bound from FLOP counts and an assumed T4 throughput, `python -m bench.t4_estimate`;
 # downloads, decoding and XLA compilation add to it). `tlh run --full` on a T4 records the real time and

@@ -40,7 +40,7 @@
 # uses the same network at width 0.35 (`alpha`, the only difference, which the settings hold) with real
 # ImageNet weights (2 MB, cached or downloaded once) on 100 real photos per class at 224 px.
 #
-# **Runtime:** smoke mode 132 s on 2 CPU cores (measured in one `tlh run --smoke` of all seven lessons, 2026-12-04; docs/teaching.md). Full mode on a Colab T4 has not been timed yet.
+# **Runtime:** smoke mode 154 s on 2 CPU cores (measured in one `tlh run --smoke` of all seven lessons, 2026-12-04; docs/teaching.md). Full mode on a Colab T4 has not been timed yet.
 # Estimate: at least 1.3 min of GPU compute and about 3.2 GB of GPU memory (a
 # compute-bound lower bound from FLOP counts and an assumed T4 throughput, `python -m bench.t4_estimate`;
 # downloads, decoding and XLA compilation add to it). `tlh run --full` on a T4 records the real time and

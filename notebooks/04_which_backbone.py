@@ -39,7 +39,7 @@
 # validation and 500 for test). The classic comparison article trained VGG16, InceptionV3 and ResNet101V2 at 160 px
 # and reports about 50 % before training, then 93 %, 95 % and 97 % (their numbers, their hardware).
 #
-# **Runtime:** smoke mode 82 s on 2 CPU cores (measured in one `tlh run --smoke` of all seven lessons, 2026-12-04; docs/teaching.md). Full mode on a Colab T4 has not been timed yet.
+# **Runtime:** smoke mode 109 s on 2 CPU cores (measured in one `tlh run --smoke` of all seven lessons, 2026-12-04; docs/teaching.md). Full mode on a Colab T4 has not been timed yet.
 # Estimate: at least 0.7 min of GPU compute and about 1.9 GB of GPU memory (a
 # compute-bound lower bound from FLOP counts and an assumed T4 throughput, `python -m bench.t4_estimate`;
 # downloads, decoding and XLA compilation add to it). `tlh run --full` on a T4 records the real time and

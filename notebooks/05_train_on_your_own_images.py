@@ -37,7 +37,7 @@
 # **Data:** your own folder. Full mode uses TensorFlow's `flower_photos` (3,670 photos of 5 kinds of flowers,
 # 218 MB); smoke mode uses 150 real photos per class of `cats_and_dogs_filtered` (cached or downloaded once).
 #
-# **Runtime:** smoke mode 31 s on 2 CPU cores (measured in one `tlh run --smoke` of all seven lessons, 2026-12-04; docs/teaching.md). Full mode on a Colab T4 has not been timed yet.
+# **Runtime:** smoke mode 33 s on 2 CPU cores (measured in one `tlh run --smoke` of all seven lessons, 2026-12-04; docs/teaching.md). Full mode on a Colab T4 has not been timed yet.
 # Estimate: at least 0.1 min of GPU compute and about 1.4 GB of GPU memory (a
 # compute-bound lower bound from FLOP counts and an assumed T4 throughput, `python -m bench.t4_estimate`;
 # downloads, decoding and XLA compilation add to it). `tlh run --full` on a T4 records the real time and

@@ -38,7 +38,7 @@
 # **Data:** lesson 05's. Full mode: TensorFlow's `flower_photos` (3,670 photos, 5 classes); smoke mode: 150 real
 # photos per class of `cats_and_dogs_filtered` (cached or downloaded once).
 #
-# **Runtime:** smoke mode 55 s on 2 CPU cores (measured in one `tlh run --smoke` of all seven lessons, 2026-12-04; docs/teaching.md). Full mode on a Colab
+# **Runtime:** smoke mode 66 s on 2 CPU cores (measured in one `tlh run --smoke` of all seven lessons, 2026-12-04; docs/teaching.md). Full mode on a Colab
 # T4 has not been timed yet. Estimate: under 0.1 min of GPU compute and about 1.4 GB of GPU memory (a compute-bound
 # lower bound from FLOP counts and an assumed T4 throughput, `python -m bench.t4_estimate`); the download, XLA
 # compilation and the LiteRT conversions add to it. `tlh run --full 6` on a T4 records the real time in

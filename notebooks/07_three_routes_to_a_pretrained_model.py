@@ -40,7 +40,7 @@
 #
 # **Data:** `cats_and_dogs_filtered` (3,000 photos, 68 MB), the photos of lessons 02 and 03.
 #
-# **Runtime:** smoke mode 52 s on 2 CPU cores (measured in one `tlh run --smoke` of all seven lessons, 2026-12-04; docs/teaching.md). Full mode on a Colab T4 has not been timed yet.
+# **Runtime:** smoke mode 61 s on 2 CPU cores (measured in one `tlh run --smoke` of all seven lessons, 2026-12-04; docs/teaching.md). Full mode on a Colab T4 has not been timed yet.
 # Estimate: at least 1.0 min of GPU compute and about 2.6 GB of GPU memory (a compute-bound lower bound from FLOP counts and an assumed T4 throughput,
 # `python -m bench.t4_estimate`; downloads, decoding, XLA compilation and route 1, which runs on the CPU, add to
 # it). `tlh run --full` on a T4 records the real time and peak GPU memory in `runs/<time>/summary.md`.
